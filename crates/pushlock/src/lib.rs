@@ -1,0 +1,56 @@
+//! `pushlock`: the Windows kernel's push lock, rebuilt in Rust over our own atomic core.
+//!
+//! One pointer-sized word, one atomic instruction to acquire or release when uncontended, waiters
+//! queued in blocks on their own stacks, no allocation, no global table — with the kernel's bit
+//! layout, so a debugger reads our word as it reads an `EX_PUSH_LOCK`. The design (state table,
+//! queue, invariants, memory orderings) is documented in the `raw` module, which the
+//! [`RawPushLock`] docs summarise.
+//!
+//! - [`RawPushLock<P>`]: the lock, generic over the [`Platform`] its waiters sleep on.
+//! - [`nt`]: the Windows-shaped API (`ExAcquirePushLockExclusive`, `FltReleasePushLock`, ...).
+//! - [`RwLock<T>`] (feature `std`): a guard-based lock for ordinary Rust through `lock_api`.
+//! - Platforms: [`StdPlatform`] (feature `std`), `KernelPlatform` (feature `km`, Windows),
+//!   `LoomPlatform` (`cfg(loom)`).
+//!
+//! Beyond the kernel: readers are never turned into writers, so shared really is shared (see the
+//! `raw` module docs), and the behaviour is pinned by loom models, Miri and a conformance suite.
+#![no_std]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    clippy::unreachable,
+    clippy::todo,
+    clippy::unimplemented,
+    clippy::panic_in_result_fn
+)]
+#![cfg_attr(not(any(feature = "std", loom)), deny(clippy::panic))]
+
+#[cfg(any(feature = "std", loom))]
+extern crate std;
+
+mod lock_word;
+pub mod nt;
+mod platform;
+mod raw;
+#[cfg(all(feature = "lock_api", not(loom)))]
+mod rwlock;
+mod state;
+mod sync;
+mod wait_block;
+
+pub use lock_word::LockWord;
+pub use nt::EX_PUSH_LOCK;
+#[cfg(loom)]
+pub use platform::LoomPlatform;
+#[cfg(all(feature = "std", not(loom)))]
+pub use platform::StdPlatform;
+#[cfg(all(feature = "km", windows))]
+pub use platform::{KEVENT, KernelPlatform};
+pub use platform::{Misuse, Platform};
+pub use raw::RawPushLock;
+#[cfg(all(feature = "lock_api", not(loom)))]
+pub use rwlock::PushRwLock;
+#[cfg(all(feature = "std", not(loom)))]
+pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};

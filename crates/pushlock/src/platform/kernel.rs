@@ -1,0 +1,170 @@
+//! `KernelPlatform`: the push lock inside a Windows driver.
+//!
+//! Waiters sleep on a `KEVENT` in their stack wait block, `KernelMode` so that the stack stays
+//! resident, with wait reason `WrPushLock` so that debuggers and traces show the wait for what it
+//! is. Routines are imported from `ntoskrnl.exe` by this crate itself (raw-dylib), never through
+//! `windows-sys`, which maps some kernel routines to `ntdll.dll`.
+//!
+//! Call at `IRQL <= APC_LEVEL`, as the kernel's push locks require.
+#![allow(non_camel_case_types, non_snake_case)]
+
+use core::cell::UnsafeCell;
+use core::ffi::c_void;
+use core::mem::MaybeUninit;
+
+use super::{Misuse, Platform};
+
+/// `LIST_ENTRY`.
+#[repr(C)]
+pub struct LIST_ENTRY {
+    /// Next entry.
+    pub Flink: *mut Self,
+    /// Previous entry.
+    pub Blink: *mut Self,
+}
+
+/// `DISPATCHER_HEADER`, reduced to what fixes its layout (24 bytes, 8-aligned on x64): the
+/// first 32 bits are a union of type/lock fields that only the kernel interprets.
+#[repr(C)]
+pub struct DISPATCHER_HEADER {
+    /// The union `Lock` / `Type`, `Signalling`, `Size`, `Reserved1`.
+    pub Lock: i32,
+    /// Signal state.
+    pub SignalState: i32,
+    /// Threads waiting on the object.
+    pub WaitListHead: LIST_ENTRY,
+}
+
+/// `KEVENT`.
+#[repr(C)]
+pub struct KEVENT {
+    /// The dispatcher header; an event has nothing else.
+    pub Header: DISPATCHER_HEADER,
+}
+
+/// `EVENT_TYPE::NotificationEvent`: stays signalled once set (one waiter, one signal).
+const NOTIFICATION_EVENT: i32 = 0;
+/// `KWAIT_REASON::WrPushLock`.
+const WR_PUSH_LOCK: i32 = 28;
+/// `KPROCESSOR_MODE::KernelMode`: the waiter's stack must not be paged out.
+const KERNEL_MODE: i8 = 0;
+/// `IO_NO_INCREMENT`.
+const NO_INCREMENT: i32 = 0;
+/// `ALL_PROCESSOR_GROUPS`.
+const ALL_PROCESSOR_GROUPS: u16 = 0xFFFF;
+/// Bug check `INVALID_PUSH_LOCK_FLAGS`: 1 = the flags, 2 = the lock's address.
+const INVALID_PUSH_LOCK_FLAGS: u32 = 0x152;
+/// Our own bug check for the other caller bugs ("PLCK"): 1 = kind (2 delete in use, 3 release
+/// not held, 4 share-count overflow), 2 = the lock's address, 3 = the lock word.
+pub const PUSHLOCK_MISUSE: u32 = 0x504C_434B;
+
+#[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
+unsafe extern "system" {
+    fn KeInitializeEvent(event: *mut KEVENT, event_type: i32, state: u8);
+    fn KeSetEvent(event: *mut KEVENT, increment: i32, wait: u8) -> i32;
+    fn KeWaitForSingleObject(
+        object: *mut c_void,
+        wait_reason: i32,
+        wait_mode: i8,
+        alertable: u8,
+        timeout: *mut i64,
+    ) -> i32;
+    fn KeEnterCriticalRegion();
+    fn KeLeaveCriticalRegion();
+    fn KeQueryActiveProcessorCountEx(group: u16) -> u32;
+    fn KeBugCheckEx(code: u32, p1: usize, p2: usize, p3: usize, p4: usize) -> !;
+}
+
+/// The wait object of a kernel wait block: a `KEVENT`, initialised only if the waiter sleeps.
+#[repr(transparent)]
+pub struct KernelEvent(
+    #[allow(
+        dead_code,
+        reason = "reached through `KernelEvent::get`'s pointer cast"
+    )]
+    UnsafeCell<MaybeUninit<KEVENT>>,
+);
+
+// SAFETY: the waiter initialises the event before it publishes that it sleeps; afterwards the
+// kernel serialises every access to the event under its dispatcher lock.
+unsafe impl Sync for KernelEvent {}
+
+impl KernelEvent {
+    const fn get(event: *const Self) -> *mut KEVENT {
+        // `repr(transparent)` over `UnsafeCell<MaybeUninit<KEVENT>>`: the layout of `KEVENT`.
+        event.cast_mut().cast()
+    }
+}
+
+/// The kernel platform: `KEVENT` waits, critical regions, bug checks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct KernelPlatform;
+
+/// The kernel's spin count on multiprocessors.
+const MP_SPIN_COUNT: u32 = 1024;
+
+// SAFETY: `wait` returns only once the notification event is set, which only `signal` does;
+// `signal` passes the raw pointer to `KeSetEvent` (Wait = FALSE), which does not touch the event
+// after the waiter can run, the pattern every driver uses for stack events.
+unsafe impl Platform for KernelPlatform {
+    type Event = KernelEvent;
+
+    fn new_event() -> KernelEvent {
+        KernelEvent(UnsafeCell::new(MaybeUninit::uninit()))
+    }
+
+    unsafe fn prepare_wait(event: *const KernelEvent) {
+        // SAFETY: the event is live, resident (our kernel stack) and not yet shared (caller).
+        unsafe { KeInitializeEvent(KernelEvent::get(event), NOTIFICATION_EVENT, 0) };
+    }
+
+    unsafe fn wait(event: *const KernelEvent) {
+        // SAFETY: prepared by this thread; KernelMode keeps the stack (and event) resident; with
+        // no timeout and not alertable the only return is STATUS_SUCCESS once the event is set.
+        unsafe {
+            KeWaitForSingleObject(
+                KernelEvent::get(event).cast(),
+                WR_PUSH_LOCK,
+                KERNEL_MODE,
+                0,
+                core::ptr::null_mut(),
+            )
+        };
+    }
+
+    unsafe fn signal(event: *const KernelEvent) {
+        // SAFETY: prepared, and its waiter is blocked until this call sets it (caller).
+        unsafe { KeSetEvent(KernelEvent::get(event), NO_INCREMENT, 0) };
+    }
+
+    fn spin_count() -> u32 {
+        // SAFETY: callable at any IRQL; reads the active processor set.
+        let processors = unsafe { KeQueryActiveProcessorCountEx(ALL_PROCESSOR_GROUPS) };
+        if processors > 1 { MP_SPIN_COUNT } else { 0 }
+    }
+
+    fn spin_hint() {
+        core::hint::spin_loop();
+    }
+
+    fn enter_critical_region() {
+        // SAFETY: callable at IRQL <= APC_LEVEL, which push-lock callers are at.
+        unsafe { KeEnterCriticalRegion() };
+    }
+
+    fn leave_critical_region() {
+        // SAFETY: balances the `KeEnterCriticalRegion` of the matching acquire.
+        unsafe { KeLeaveCriticalRegion() };
+    }
+
+    fn misuse(lock: *const (), misuse: Misuse) -> ! {
+        let (code, p1, p3) = match misuse {
+            Misuse::InvalidFlags(flags) => (INVALID_PUSH_LOCK_FLAGS, flags as usize, 0),
+            Misuse::DeleteInUse(word) => (PUSHLOCK_MISUSE, 2, word.0),
+            Misuse::ReleaseNotHeld(word) => (PUSHLOCK_MISUSE, 3, word.0),
+            Misuse::ShareCountOverflow => (PUSHLOCK_MISUSE, 4, 0),
+        };
+        // SAFETY: stops the system with a documented code: the caller broke its lock contract.
+        unsafe { KeBugCheckEx(code, p1, lock.addr(), p3, 0) }
+    }
+}

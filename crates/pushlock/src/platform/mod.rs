@@ -1,0 +1,115 @@
+//! What the lock needs from the operating system, and the platforms that provide it.
+//!
+//! The lock itself is pure atomics. A [`Platform`] supplies the rest: the wait object each
+//! waiter embeds in its stack wait block, how long to spin before sleeping, the critical region
+//! the `Flt*` functions enter, and how a caller bug is reported. The idea is Rust-for-Linux's
+//! `Backend` trait: one generic lock, one small trait per OS.
+
+use core::fmt;
+
+use crate::LockWord;
+
+#[cfg(all(feature = "km", windows))]
+mod kernel;
+#[cfg(loom)]
+mod loom_model;
+#[cfg(any(loom, feature = "std"))]
+mod park;
+#[cfg(all(feature = "std", not(loom)))]
+mod user;
+
+#[cfg(all(feature = "km", windows))]
+pub use kernel::{KEVENT, KernelPlatform};
+#[cfg(loom)]
+pub use loom_model::LoomPlatform;
+#[cfg(all(feature = "std", not(loom)))]
+pub use user::StdPlatform;
+
+/// Everything OS-specific about a push lock.
+///
+/// # Safety
+///
+/// The lock's memory safety rests on these promises of the implementation:
+/// - [`wait`](Self::wait) returns only after [`signal`](Self::signal) was called for the same
+///   event; spurious wake-ups are absorbed inside `wait`.
+/// - `signal` reaches the event only through the raw pointer it is given, and does not touch the
+///   event after the point where the waiter can observe the signal: once `wait` returns, the
+///   waiter's stack frame, and the event in it, may be gone.
+/// - `prepare_wait` initialises the event in place. It is called once per event, by the waiting
+///   thread, at the event's final address, before any `signal` can reach it.
+pub unsafe trait Platform: 'static {
+    /// The wait object embedded in every wait block (a `KEVENT` in the kernel).
+    type Event: Sync;
+
+    /// A fresh event, not yet prepared. Called on every slow-path wait, so it should be cheap;
+    /// expensive set-up belongs in `prepare_wait`, which runs only if the waiter goes to sleep.
+    fn new_event() -> Self::Event;
+
+    /// Makes the event ready to be waited on and signalled.
+    ///
+    /// # Safety
+    /// `event` points to a live event that no other thread can reach yet; it stays at this
+    /// address until `wait` returns.
+    unsafe fn prepare_wait(event: *const Self::Event);
+
+    /// Blocks the calling thread until the event is signalled.
+    ///
+    /// # Safety
+    /// `event` was prepared by this thread with `prepare_wait`.
+    unsafe fn wait(event: *const Self::Event);
+
+    /// Wakes the thread blocked (or about to block) in `wait` on this event.
+    ///
+    /// # Safety
+    /// `event` was prepared and its waiter has not yet been released; the caller does not touch
+    /// the event again after this call.
+    unsafe fn signal(event: *const Self::Event);
+
+    /// How many times a waiter polls its own wait block before it sleeps (the kernel spins 1024
+    /// times on multiprocessors, not at all on a uniprocessor).
+    fn spin_count() -> u32;
+
+    /// One iteration of a spin-wait: a `pause` instruction, or a yield where spinning cannot help.
+    fn spin_hint();
+
+    /// Disables normal kernel APCs (`KeEnterCriticalRegion`); the `Flt*` functions call it before
+    /// acquiring.
+    fn enter_critical_region();
+
+    /// Re-enables normal kernel APCs (`KeLeaveCriticalRegion`); the `Flt*` release calls it after
+    /// releasing.
+    fn leave_critical_region();
+
+    /// Reports a caller bug loudly and never returns (the kernel bug-checks, user mode panics).
+    fn misuse(lock: *const (), misuse: Misuse) -> !;
+}
+
+/// A caller bug the lock detects instead of corrupting memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Misuse {
+    /// A `Flt*PushLock*Ex` function got flags outside `FLT_PUSH_LOCK_VALID_FLAGS` (0x3). The
+    /// kernel bug-checks with `INVALID_PUSH_LOCK_FLAGS` (0x152).
+    InvalidFlags(u32),
+    /// `FltDeletePushLock` on a lock that is owned or has waiters (checked in debug builds).
+    DeleteInUse(LockWord),
+    /// A release of a lock that is not owned (checked in debug builds).
+    ReleaseNotHeld(LockWord),
+    /// More shared owners than the word can count: shared acquisitions are leaking.
+    ShareCountOverflow,
+}
+
+impl fmt::Display for Misuse {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidFlags(flags) => {
+                write!(f, "invalid push-lock flags {flags:#x} (valid: 0x0-0x3)")
+            }
+            Self::DeleteInUse(word) => write!(f, "FltDeletePushLock on a lock in use: {word}"),
+            Self::ReleaseNotHeld(word) => {
+                write!(f, "release of a push lock that is not held: {word}")
+            }
+            Self::ShareCountOverflow => write!(f, "shared owner count overflow"),
+        }
+    }
+}

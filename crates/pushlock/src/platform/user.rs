@@ -1,0 +1,68 @@
+//! `StdPlatform`: the push lock in ordinary user-mode Rust.
+
+use core::cell::Cell;
+use core::sync::atomic::{AtomicU32, Ordering::Relaxed};
+
+use super::{Misuse, Platform};
+
+/// User-mode platform: threads park on their wait block, and the critical-region depth the
+/// `Flt*` functions maintain is tracked per thread so tests can check that it balances.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StdPlatform;
+
+std::thread_local! {
+    static CRITICAL_REGION_DEPTH: Cell<u32> = const { Cell::new(0) };
+}
+
+/// The kernel's spin count on multiprocessors.
+const MP_SPIN_COUNT: u32 = 1024;
+
+impl StdPlatform {
+    /// How many critical regions the calling thread is inside (what `KeEnterCriticalRegion`
+    /// would have counted).
+    #[must_use]
+    pub fn critical_region_depth() -> u32 {
+        CRITICAL_REGION_DEPTH.with(Cell::get)
+    }
+}
+
+// SAFETY: `ParkEvent` keeps the promises of `Platform`: `wait` loops until the flag `signal`
+// sets, and `signal` clones the thread handle before setting the flag and unparks the clone.
+unsafe impl Platform for StdPlatform {
+    super::park::park_event_platform!();
+
+    fn spin_count() -> u32 {
+        // Spinning only helps when the owner runs on another processor. Cached: asking the OS
+        // costs a syscall, and this is read on every slow-path wait.
+        const UNKNOWN: u32 = u32::MAX;
+        static SPIN_COUNT: AtomicU32 = AtomicU32::new(UNKNOWN);
+        match SPIN_COUNT.load(Relaxed) {
+            UNKNOWN => {
+                let processors = std::thread::available_parallelism().map_or(1, usize::from);
+                let spins = if processors > 1 { MP_SPIN_COUNT } else { 0 };
+                SPIN_COUNT.store(spins, Relaxed);
+                spins
+            }
+            spins => spins,
+        }
+    }
+
+    fn spin_hint() {
+        core::hint::spin_loop();
+    }
+
+    fn enter_critical_region() {
+        CRITICAL_REGION_DEPTH.with(|depth| depth.set(depth.get().saturating_add(1)));
+    }
+
+    fn leave_critical_region() {
+        CRITICAL_REGION_DEPTH.with(|depth| match depth.get().checked_sub(1) {
+            Some(left) => depth.set(left),
+            None => panic!("leaving a critical region that was never entered"),
+        });
+    }
+
+    fn misuse(lock: *const (), misuse: Misuse) -> ! {
+        panic!("push lock {lock:p}: {misuse}")
+    }
+}

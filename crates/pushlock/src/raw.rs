@@ -1,0 +1,462 @@
+//! The push lock: one pointer-sized word, waiters queued on their own stacks.
+//!
+//! # The word
+//!
+//! | bits | name | meaning |
+//! |---|---|---|
+//! | 0 (`0x1`) | `LOCKED` | owned, in either mode |
+//! | 1 (`0x2`) | `WAITING` | the upper bits point to the newest wait block, not a count |
+//! | 2 (`0x4`) | `WAKING` | one thread owns the waiter list: it may edit links and wake waiters |
+//! | 3 (`0x8`) | `MULTIPLE_SHARED` | shared by several owners *and* waited on: the owner count was moved into the oldest wait block |
+//! | 4.. (step `0x10`) | count / pointer | without `WAITING`: shared owners; with it: newest wait block |
+//!
+//! The encodings a debugger shows are the kernel's: free `0`, one exclusive owner `0x1`, `n`
+//! shared owners `0x1 + n*0x10`.
+//!
+//! # The queue
+//!
+//! A thread that cannot take the lock builds a [`WaitBlock`] on its own stack and pushes it with
+//! one CAS. The word points at the newest block; `next` links lead to older ones. Back links and
+//! the shortcut to the oldest are filled in later, lazily, by whoever holds `WAKING`:
+//!
+//! ```text
+//!   word ──► [newest]──next──►[ ]──next──►[ ]──next──►[oldest]──next──► null
+//!            last = oldest    ◄───prev────  ◄───prev────          last = oldest (itself)
+//!                             (null lasts in between)             share_count (MULTIPLE_SHARED)
+//! ```
+//!
+//! Walking `next` from the head, the first block with a non-null `last` names the true oldest
+//! block; the walker caches it in the head so the next walk stops there. Waiters are woken from
+//! the oldest end: the oldest is a writer with company → it alone is detached and woken; otherwise
+//! the word is cleared and everyone is woken, oldest first. Woken threads do not own the lock:
+//! they compete for it again (no hand-off), which keeps a release short and lets a running thread
+//! barge ahead of a sleeping one.
+//!
+//! # Operations
+//!
+//! - **Exclusive acquire**: `fetch_or(LOCKED)`; owned if the bit was clear (even with waiters:
+//!   barging). **Shared acquire**: CAS `0 → 0x11`, or `count → count+1` while no one waits.
+//! - **Release** (exclusive, or the last/sole shared owner): clear `LOCKED` (and
+//!   `MULTIPLE_SHARED`) with one subtraction; if waiters exist and nobody holds `WAKING`, take
+//!   `WAKING` and wake. Shared release without waiters: decrement the count. With
+//!   `MULTIPLE_SHARED`: decrement the oldest block's count; the last owner releases as above.
+//! - **Queueing**: the first waiter marks itself oldest and moves the share count into its block
+//!   (setting `MULTIPLE_SHARED` if it is above one); a later waiter links to the old head and
+//!   takes `WAKING` if it is free, then optimises the list (fills back links, caches the oldest),
+//!   or wakes if it finds the lock released meanwhile. The waiter then spins on its own block's
+//!   `SPINNING` bit for the platform's spin count, then sleeps on its event.
+//! - **Waking** (holding `WAKING`): if someone owns the lock again, just drop `WAKING`: the owner
+//!   wakes on release. Else detach-and-wake the lone writer, or clear the word and wake all.
+//!
+//! # Where we differ from the kernel: readers never take the lock without a count
+//!
+//! In the kernel a reader that finds the lock free but waiters still queued sets `LOCKED` without
+//! a count (the word has no room for one) and so behaves like a writer: later readers queue behind
+//! it, and a group of readers that must all be inside at once hangs. Here a reader never joins
+//! while `WAITING` is set: it queues, and is woken with the others. Wake-all clears the word, so
+//! the woken readers come back to a free lock and all get in together (contract 4). The same rule
+//! gives writer preference (contract 3): once a writer waits, readers queue behind it.
+//!
+//! # Invariants
+//!
+//! 1. `WAKING` ⇒ `WAITING`; `MULTIPLE_SHARED` ⇒ `LOCKED` ∧ `WAITING`; neither `LOCKED` nor
+//!    `WAITING` ⇒ the word is 0; `WAITING` ⇒ the pointer is non-null.
+//! 2. Only the `WAKING` holder edits the list (`prev`, cached `last`) or releases waiters, except
+//!    that a waker who cleared `WAITING` with a CAS owns the detached list outright.
+//! 3. A block stays alive until released; a releaser reads everything it needs first.
+//! 4. While `LOCKED` is set no waiter is released, so a shared owner may walk the list without
+//!    `WAKING` (only to find the oldest block's count), and the oldest block cannot change.
+//! 5. No lost wake-up: whenever the word has `WAITING` without `LOCKED`, someone is bound to act:
+//!    a `WAKING` holder (it re-reads the word before giving `WAKING` up and wakes if the lock is
+//!    free), a releaser between its subtraction and its CAS for `WAKING`, or a released writer,
+//!    which takes the lock or finds an owner, and either way a release follows.
+//! 6. A shared acquirer never sets `LOCKED` without adding a count, and never joins while
+//!    `WAITING` is set.
+//!
+//! # Memory orderings
+//!
+//! Every write to the word is a read-modify-write, so every write continues the release sequence
+//! of every earlier release on it: an acquire read of *any* later value synchronises with all
+//! earlier release writes.
+//!
+//! - Taking the lock: `Acquire` (the previous owner released). Giving it up: `Release`.
+//! - Pushing a block: `AcqRel`. Release publishes the block's fields (`next`, `last`, count,
+//!   flags); acquire because the pusher may take `WAKING` and walk other blocks.
+//! - Taking `WAKING`: `Acquire` (see the blocks and the links the previous holder wrote).
+//!   Dropping it: `Release` (publish our links to the next holder). Every CAS whose failure
+//!   value is then walked uses `Acquire` on failure.
+//! - Shared owners with `MULTIPLE_SHARED`: `AcqRel` on the oldest block's count, so the last
+//!   owner's `Release` on the word carries every other reader's critical section to the writer.
+//! - The `SPINNING` hand-shake: `AcqRel` on both sides; the waker's release makes its work
+//!   visible to the woken thread, the waiter's release publishes its prepared event.
+//!
+//! # Not re-entrant
+//!
+//! As in the kernel, an exclusive owner that acquires again deadlocks, and so does a shared owner
+//! that acquires again while a writer waits (it queues behind the writer, which waits for it).
+
+use core::marker::PhantomData;
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+
+use crate::platform::{Misuse, Platform};
+use crate::state::{AtomicState, FLAGS, LOCKED, MULTIPLE_SHARED, State, WAITING, WAKING};
+use crate::wait_block::WaitBlock;
+use crate::{EX_PUSH_LOCK, LockWord};
+
+/// A reader-writer push lock over one pointer-sized word.
+///
+/// `P` is the [`Platform`] that waiters sleep on. The lock has no thread affinity (any thread may
+/// release it), does not allocate, and is not re-entrant.
+#[repr(transparent)]
+pub struct RawPushLock<P: Platform> {
+    state: AtomicState,
+    platform: PhantomData<fn() -> P>,
+}
+
+// `P` is only a compile-time choice of functions; the lock is as thread-safe as its atomic word.
+// SAFETY: all shared state is in the atomic word and in wait blocks reached through it.
+unsafe impl<P: Platform> Sync for RawPushLock<P> {}
+// SAFETY: as above; nothing in the lock is tied to a thread.
+unsafe impl<P: Platform> Send for RawPushLock<P> {}
+
+impl<P: Platform> Default for RawPushLock<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P: Platform> core::fmt::Debug for RawPushLock<P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_tuple("RawPushLock").field(&self.word()).finish()
+    }
+}
+
+impl<P: Platform> RawPushLock<P> {
+    /// A free lock (word 0).
+    #[cfg(not(loom))]
+    #[must_use]
+    pub const fn new() -> Self {
+        Self {
+            state: AtomicState::new(),
+            platform: PhantomData,
+        }
+    }
+
+    /// A free lock (word 0).
+    #[cfg(loom)]
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            state: AtomicState::new(),
+            platform: PhantomData,
+        }
+    }
+
+    /// Views a Windows-shaped push lock as a `RawPushLock`.
+    ///
+    /// # Safety
+    /// `lock` is valid and initialised for `'a`, and is only used as a push lock meanwhile.
+    #[must_use]
+    pub const unsafe fn from_ptr<'a>(lock: *const EX_PUSH_LOCK) -> &'a Self {
+        // SAFETY: both types are `repr(transparent)` over `AtomicState`, and the caller vouches
+        // for validity and lifetime.
+        unsafe { &*lock.cast::<Self>() }
+    }
+
+    /// A reading of the lock word, decoded (for diagnostics: it may be stale at once).
+    #[must_use]
+    pub fn word(&self) -> LockWord {
+        LockWord(self.state.load(Relaxed).bits())
+    }
+
+    /// Whether the lock is owned in either mode (a snapshot).
+    #[must_use]
+    pub fn is_locked(&self) -> bool {
+        self.word().is_locked()
+    }
+
+    /// Acquires the lock exclusively, sleeping if needed.
+    #[inline]
+    pub fn lock_exclusive(&self) {
+        if !self.try_lock_exclusive() {
+            self.lock_slow(true);
+        }
+    }
+
+    /// Acquires the lock exclusively if no one owns it; never waits. Succeeds even if waiters
+    /// are queued (as the kernel's does).
+    #[inline]
+    #[must_use = "if true, the lock is held and must be released"]
+    pub fn try_lock_exclusive(&self) -> bool {
+        !self.state.fetch_or(LOCKED, Acquire).has(LOCKED)
+    }
+
+    /// Acquires the lock shared, sleeping if it is held exclusively or anyone waits.
+    #[inline]
+    pub fn lock_shared(&self) {
+        if !self.try_lock_shared() {
+            self.lock_slow(false);
+        }
+    }
+
+    /// Acquires the lock shared if it is free or shared with no one waiting; never waits.
+    #[inline]
+    #[must_use = "if true, the lock is held and must be released"]
+    pub fn try_lock_shared(&self) -> bool {
+        // Guess "free": one CAS when uncontended; a miss returns the value to retry with.
+        let mut current = State::FREE;
+        while let Some(new) = current.add_shared() {
+            match self.state.compare_exchange(current, new, Acquire, Relaxed) {
+                Ok(_) => return true,
+                Err(actual) => current = actual,
+            }
+        }
+        false
+    }
+
+    /// Releases an exclusive acquisition.
+    ///
+    /// # Safety
+    /// The lock is held exclusively; the caller gives up that ownership.
+    #[inline]
+    pub unsafe fn unlock_exclusive(&self) {
+        self.release(LOCKED);
+    }
+
+    /// Releases a shared acquisition.
+    ///
+    /// # Safety
+    /// The lock is held shared; the caller gives up one share.
+    #[inline]
+    pub unsafe fn unlock_shared(&self) {
+        if self
+            .state
+            .compare_exchange(State::ONE_SHARED, State::FREE, Release, Relaxed)
+            .is_err()
+        {
+            self.unlock_shared_slow();
+        }
+    }
+
+    /// Releases the lock in whichever mode it is held (what `ExReleasePushLock` and
+    /// `FltReleasePushLock` do): an exclusive owner is the one whose word has no share count.
+    ///
+    /// # Safety
+    /// The lock is held, in either mode, by the caller's acquisition.
+    #[inline]
+    pub unsafe fn unlock(&self) {
+        // Without waiters the word tells: `0x1` exclusive, `0x1 + n*0x10` shared. With waiters,
+        // exclusive and sole-shared release identically, and only shared owners see
+        // `MULTIPLE_SHARED`; `unlock_shared_slow` handles both.
+        if self.state.load(Relaxed) == State::EXCLUSIVE {
+            self.release(LOCKED);
+        } else {
+            self.unlock_shared_slow();
+        }
+    }
+
+    #[cold]
+    fn unlock_shared_slow(&self) {
+        let mut current = self.state.load(Acquire);
+        loop {
+            if current.has(WAITING) {
+                return self.unlock_shared_contended(current);
+            }
+            let Some(new) = current.remove_shared() else {
+                P::misuse(
+                    self.as_ptr(),
+                    Misuse::ReleaseNotHeld(LockWord(current.bits())),
+                )
+            };
+            match self.state.compare_exchange(current, new, Release, Acquire) {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Shared release while waiters are queued.
+    fn unlock_shared_contended(&self, current: State) {
+        if !current.has(MULTIPLE_SHARED) {
+            // The first waiter found at most one shared owner, and no reader has joined since:
+            // we are the sole owner and release like a writer.
+            return self.release(LOCKED);
+        }
+        // SAFETY: we hold a share, so `LOCKED` stays set and no waiter is released (invariant
+        // 4): every block reachable from the head we read (with Acquire) stays alive.
+        let oldest = unsafe { WaitBlock::<P>::oldest(current.head()) };
+        // SAFETY: as above, the oldest block is alive while we hold our share.
+        let oldest = unsafe { &*oldest };
+        if oldest.release_share() {
+            self.release(LOCKED | MULTIPLE_SHARED);
+        }
+    }
+
+    /// Clears `held` (bits the caller knows are set) and wakes waiters if that falls to us.
+    #[inline]
+    fn release(&self, held: usize) {
+        let previous = self.state.fetch_clear_set_bits(held, Release);
+        if cfg!(debug_assertions) && previous.bits() & held != held {
+            P::misuse(
+                self.as_ptr(),
+                Misuse::ReleaseNotHeld(LockWord(previous.bits())),
+            );
+        }
+        if previous.bits() & (WAITING | WAKING) == WAITING {
+            self.wake_after_release(previous.without(held));
+        }
+    }
+
+    /// After a release that saw waiters and no waker: take `WAKING` unless someone else now
+    /// owns the lock or the waking.
+    #[cold]
+    fn wake_after_release(&self, mut current: State) {
+        while current.bits() & (LOCKED | WAITING | WAKING) == WAITING {
+            let waking = current.with(WAKING);
+            match self
+                .state
+                .compare_exchange(current, waking, Acquire, Acquire)
+            {
+                Ok(_) => return self.wake(waking),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    #[cold]
+    fn lock_slow(&self, exclusive: bool) {
+        let mut current = self.state.load(Relaxed);
+        loop {
+            let acquired = if exclusive {
+                (!current.has(LOCKED)).then(|| current.with(LOCKED))
+            } else {
+                current.add_shared()
+            };
+            if let Some(new) = acquired {
+                match self.state.compare_exchange(current, new, Acquire, Relaxed) {
+                    Ok(_) => return,
+                    Err(actual) => {
+                        current = actual;
+                        continue;
+                    }
+                }
+            }
+            if !exclusive && !current.has(WAITING) && current.shares() != 0 {
+                // Free of waiters, held shared, and still no room for one more reader.
+                P::misuse(self.as_ptr(), Misuse::ShareCountOverflow);
+            }
+            current = self.wait_in_queue(exclusive, current);
+        }
+    }
+
+    /// Pushes a wait block for this thread on top of `current` and sleeps until released; or,
+    /// if the word changed under us, returns at once. Returns the word to retry with.
+    fn wait_in_queue(&self, exclusive: bool, current: State) -> State {
+        // Reaching here means the lock is owned, or a reader met waiters: either way `LOCKED`
+        // or `WAITING` is set, so a new head keeps some owner or waker responsible for us.
+        let first = !current.has(WAITING);
+        let block = if first {
+            WaitBlock::<P>::new(exclusive, core::ptr::null(), current.shares())
+        } else {
+            WaitBlock::<P>::new(exclusive, current.head(), 0)
+        };
+        let new = if first {
+            block.set_oldest();
+            let multiple = if current.shares() > 1 {
+                MULTIPLE_SHARED
+            } else {
+                0
+            };
+            State::from_block(&raw const block, LOCKED | WAITING | multiple)
+        } else {
+            // Take `WAKING` if it is free: we will optimise the list (or wake, if the lock
+            // turns out to be free).
+            State::from_block(&raw const block, (current.bits() & FLAGS) | WAKING)
+        };
+        if let Err(actual) = self.state.compare_exchange(current, new, AcqRel, Relaxed) {
+            return actual;
+        }
+        if !first && !current.has(WAKING) {
+            self.optimize(new);
+        }
+        block.wait();
+        self.state.load(Relaxed)
+    }
+
+    /// Holding `WAKING` (in `current`): fill in back links and cache the oldest block while the
+    /// lock stays owned; if it was released meanwhile, wake instead.
+    #[cold]
+    fn optimize(&self, mut current: State) {
+        loop {
+            if !current.has(LOCKED) {
+                return self.wake(current);
+            }
+            // SAFETY: we hold `WAKING`.
+            unsafe { WaitBlock::<P>::find_oldest(current.head()) };
+            match self
+                .state
+                .compare_exchange(current, current.without(WAKING), Release, Acquire)
+            {
+                Ok(_) => return,
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Holding `WAKING` (in `current`): wake the waiters that should compete for the lock now.
+    #[cold]
+    fn wake(&self, mut current: State) {
+        loop {
+            if current.has(LOCKED) {
+                // Someone took the lock meanwhile; its release will wake.
+                match self.state.compare_exchange(
+                    current,
+                    current.without(WAKING),
+                    Release,
+                    Acquire,
+                ) {
+                    Ok(_) => return,
+                    Err(actual) => {
+                        current = actual;
+                        continue;
+                    }
+                }
+            }
+            let head = current.head::<WaitBlock<P>>();
+            // SAFETY: we hold `WAKING`.
+            let oldest = unsafe { WaitBlock::find_oldest(head) };
+            // SAFETY: `oldest` came from `find_oldest` on this list.
+            if unsafe { WaitBlock::wakes_alone(head, oldest) } {
+                // SAFETY: as above.
+                unsafe { WaitBlock::detach_oldest(head, oldest) };
+                self.drop_waking(current);
+                // SAFETY: detached, so no one else can reach it; released only here. Done after
+                // dropping `WAKING`, so the writer's own release sees `WAKING` free and wakes.
+                unsafe { WaitBlock::release(oldest) };
+                return;
+            }
+            match self
+                .state
+                .compare_exchange(current, State::FREE, AcqRel, Acquire)
+            {
+                // SAFETY: the word no longer points into the list: it is ours alone.
+                Ok(_) => return unsafe { WaitBlock::release_all(head, oldest) },
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
+    /// Clears `WAKING`, keeping whatever else changed meanwhile.
+    fn drop_waking(&self, mut current: State) {
+        while let Err(actual) =
+            self.state
+                .compare_exchange(current, current.without(WAKING), Release, Relaxed)
+        {
+            current = actual;
+        }
+    }
+
+    const fn as_ptr(&self) -> *const () {
+        core::ptr::from_ref(self).cast()
+    }
+}

@@ -1,0 +1,64 @@
+//! `lock_api` integration: guards, `RwLock<T>`, and everything else `lock_api` builds on a raw lock.
+
+use crate::platform::Platform;
+use crate::raw::RawPushLock;
+
+// SAFETY: `RawPushLock` is a reader-writer lock: an exclusive owner excludes everyone, shared
+// owners exclude writers, acquisitions are `Acquire` and releases `Release` (see `raw.rs`).
+unsafe impl<P: Platform> lock_api::RawRwLock for RawPushLock<P> {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: Self = Self::new();
+
+    // The lock has no thread affinity: any thread may release it.
+    type GuardMarker = lock_api::GuardSend;
+
+    fn lock_shared(&self) {
+        Self::lock_shared(self);
+    }
+
+    fn try_lock_shared(&self) -> bool {
+        Self::try_lock_shared(self)
+    }
+
+    unsafe fn unlock_shared(&self) {
+        // SAFETY: forwarded from the caller, who holds a share.
+        unsafe { Self::unlock_shared(self) };
+    }
+
+    fn lock_exclusive(&self) {
+        Self::lock_exclusive(self);
+    }
+
+    fn try_lock_exclusive(&self) -> bool {
+        Self::try_lock_exclusive(self)
+    }
+
+    unsafe fn unlock_exclusive(&self) {
+        // SAFETY: forwarded from the caller, who holds the lock exclusively.
+        unsafe { Self::unlock_exclusive(self) };
+    }
+
+    fn is_locked(&self) -> bool {
+        Self::is_locked(self)
+    }
+
+    /// Exact without waiters. With waiters queued the word cannot tell a writer from a sole
+    /// reader (the kernel's encoding), and this answers false.
+    fn is_locked_exclusive(&self) -> bool {
+        self.word().is_exclusive_uncontended()
+    }
+}
+
+/// A reader-writer lock protecting a `T`, over a push lock on `P`.
+pub type PushRwLock<P, T> = lock_api::RwLock<RawPushLock<P>, T>;
+
+/// A reader-writer lock for ordinary Rust programs: a push lock on [`StdPlatform`](crate::StdPlatform).
+#[cfg(feature = "std")]
+pub type RwLock<T> = PushRwLock<crate::StdPlatform, T>;
+/// Shared guard of [`RwLock`].
+#[cfg(feature = "std")]
+pub type RwLockReadGuard<'a, T> = lock_api::RwLockReadGuard<'a, RawPushLock<crate::StdPlatform>, T>;
+/// Exclusive guard of [`RwLock`].
+#[cfg(feature = "std")]
+pub type RwLockWriteGuard<'a, T> =
+    lock_api::RwLockWriteGuard<'a, RawPushLock<crate::StdPlatform>, T>;

@@ -1,0 +1,200 @@
+//! The lock word: its bits, a value type that decodes them, and the atomic that holds them.
+//!
+//! The word is an `AtomicPtr<()>`, not an `AtomicUsize`: while waiters exist its upper bits *are*
+//! a pointer to the newest wait block, and a pointer that travelled through an integer would lose
+//! its provenance (Miri's `-Zmiri-strict-provenance` rejects that). Flag and count arithmetic is
+//! done with `map_addr`, which keeps the provenance of the block pointer. Under loom the word is a
+//! loom `AtomicUsize` (loom has no pointer `fetch_or`), converted with exposed provenance; loom does
+//! not track provenance, and Miri checks the real representation.
+
+use core::ptr;
+use core::sync::atomic::Ordering;
+
+/// Bit 0: the lock is owned, in either mode.
+pub const LOCKED: usize = 0x1;
+/// Bit 1: the upper bits point to the newest wait block instead of counting shared owners.
+pub const WAITING: usize = 0x2;
+/// Bit 2: one thread holds the right to edit the waiter list and to wake waiters.
+pub const WAKING: usize = 0x4;
+/// Bit 3: the lock is shared by more than one owner while waiters exist; the count lives in the
+/// oldest wait block.
+pub const MULTIPLE_SHARED: usize = 0x8;
+/// All four flag bits.
+pub const FLAGS: usize = 0xF;
+/// One shared owner in the count field (bits 4 and up).
+pub const SHARE_ONE: usize = 0x10;
+/// How far the share count is shifted.
+pub const SHARE_SHIFT: u32 = 4;
+
+/// One value of the lock word, with the provenance of the wait block it may point to.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct State(*mut ());
+
+// SAFETY: a `State` is a value; the pointer inside is only dereferenced by code that has proved
+// the block alive (see `raw.rs`), never through `State` itself.
+unsafe impl Send for State {}
+
+impl State {
+    /// The free lock.
+    pub const FREE: Self = Self(ptr::null_mut());
+    /// One exclusive owner, no waiters.
+    pub const EXCLUSIVE: Self = Self::from_bits(LOCKED);
+    /// One shared owner, no waiters.
+    pub const ONE_SHARED: Self = Self::from_bits(LOCKED | SHARE_ONE);
+
+    /// A value without a wait-block pointer (free, or owned with a share count).
+    pub const fn from_bits(bits: usize) -> Self {
+        Self(ptr::without_provenance_mut(bits))
+    }
+
+    /// The word that points at `block` with the given flags.
+    pub fn from_block<T>(block: *const T, flags: usize) -> Self {
+        Self(block.cast_mut().cast::<()>().map_addr(|addr| addr | flags))
+    }
+
+    pub fn bits(self) -> usize {
+        self.0.addr()
+    }
+
+    pub fn has(self, flag: usize) -> bool {
+        self.bits() & flag != 0
+    }
+
+    pub fn with(self, flags: usize) -> Self {
+        Self(self.0.map_addr(|addr| addr | flags))
+    }
+
+    pub fn without(self, flags: usize) -> Self {
+        Self(self.0.map_addr(|addr| addr & !flags))
+    }
+
+    /// Shared owners counted in the word (meaningful only without `WAITING`).
+    pub fn shares(self) -> usize {
+        self.bits() >> SHARE_SHIFT
+    }
+
+    /// The newest wait block (meaningful only with `WAITING`).
+    pub fn head<T>(self) -> *const T {
+        self.0.map_addr(|addr| addr & !FLAGS).cast_const().cast()
+    }
+
+    /// The word after one more shared owner joins, or `None` if a reader may not join now:
+    /// held exclusively, or waiters queued (a queued writer must not be overtaken, and the count
+    /// of a contended lock lives in a wait block), or the count would overflow.
+    pub fn add_shared(self) -> Option<Self> {
+        if self == Self::FREE {
+            return Some(Self::ONE_SHARED);
+        }
+        if self.has(WAITING) || self.shares() == 0 {
+            return None;
+        }
+        self.bits().checked_add(SHARE_ONE).map(Self::from_bits)
+    }
+}
+
+impl State {
+    /// The word after one shared owner leaves a lock without waiters, or `None` if it holds no
+    /// share (free, or held exclusively).
+    pub fn remove_shared(self) -> Option<Self> {
+        match self.shares() {
+            0 => None,
+            1 => Some(Self::FREE),
+            _ => self.bits().checked_sub(SHARE_ONE).map(Self::from_bits),
+        }
+    }
+}
+
+impl core::fmt::Debug for State {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        core::fmt::Debug::fmt(&crate::LockWord(self.bits()), f)
+    }
+}
+
+/// The atomic lock word.
+#[repr(transparent)]
+pub struct AtomicState {
+    #[cfg(not(loom))]
+    word: crate::sync::AtomicPtr<()>,
+    #[cfg(loom)]
+    word: crate::sync::AtomicUsize,
+}
+
+#[cfg(not(loom))]
+impl AtomicState {
+    pub const fn new() -> Self {
+        Self {
+            word: crate::sync::AtomicPtr::new(ptr::null_mut()),
+        }
+    }
+
+    pub fn load(&self, order: Ordering) -> State {
+        State(self.word.load(order))
+    }
+
+    pub fn compare_exchange(
+        &self,
+        current: State,
+        new: State,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<State, State> {
+        self.word
+            .compare_exchange(current.0, new.0, success, failure)
+            .map(State)
+            .map_err(State)
+    }
+
+    /// Sets `bits`; returns the previous value.
+    pub fn fetch_or(&self, bits: usize, order: Ordering) -> State {
+        State(self.word.fetch_or(bits, order))
+    }
+
+    /// Clears `bits`, which the caller knows to be set, with one subtraction (a single `xadd` on
+    /// x86, where a `fetch_and` whose result is used becomes a CAS loop); returns the previous value.
+    pub fn fetch_clear_set_bits(&self, bits: usize, order: Ordering) -> State {
+        State(self.word.fetch_byte_sub(bits, order))
+    }
+}
+
+#[cfg(loom)]
+impl AtomicState {
+    pub fn new() -> Self {
+        Self {
+            word: crate::sync::AtomicUsize::new(0),
+        }
+    }
+
+    const fn state(word: usize) -> State {
+        State(ptr::with_exposed_provenance_mut(word))
+    }
+
+    pub fn load(&self, order: Ordering) -> State {
+        Self::state(self.word.load(order))
+    }
+
+    pub fn compare_exchange(
+        &self,
+        current: State,
+        new: State,
+        success: Ordering,
+        failure: Ordering,
+    ) -> Result<State, State> {
+        self.word
+            .compare_exchange(
+                current.0.expose_provenance(),
+                new.0.expose_provenance(),
+                success,
+                failure,
+            )
+            .map(Self::state)
+            .map_err(Self::state)
+    }
+
+    pub fn fetch_or(&self, bits: usize, order: Ordering) -> State {
+        Self::state(self.word.fetch_or(bits, order))
+    }
+
+    pub fn fetch_clear_set_bits(&self, bits: usize, order: Ordering) -> State {
+        Self::state(self.word.fetch_sub(bits, order))
+    }
+}

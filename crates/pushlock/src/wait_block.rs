@@ -1,0 +1,226 @@
+//! Wait blocks: one per waiting thread, on that thread's stack, linked through the lock word.
+//!
+//! Field ownership (who may write what, and when):
+//!
+//! | field | written by | read by |
+//! |---|---|---|
+//! | `next` | the waiter, before the push CAS publishes the block | `WAKING` holder, shared releasers |
+//! | `last` | the waiter (oldest: itself), then the `WAKING` holder | `WAKING` holder, shared releasers |
+//! | `prev` | the `WAKING` holder | the `WAKING` holder, the waker after it detached the list |
+//! | `share_count` | the waiter (oldest), then shared releasers | shared releasers |
+//! | `flags` | waiter and waker, the `SPINNING` hand-shake | both |
+//! | `event` | the waiter (`prepare_wait`), then the waker (`signal`) | both |
+//!
+//! A block is freed when its waiter returns from [`WaitBlock::wait`], which it does only after a
+//! waker cleared `SPINNING`. Every waker therefore reads what it needs (above all `prev`) before
+//! it signals, and never touches the block afterwards.
+
+use core::ptr;
+use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+
+use crate::platform::Platform;
+use crate::sync::{AtomicPtr, AtomicU32, AtomicUsize, UnsafeCell};
+
+/// The waiter wants the lock exclusively.
+const EXCLUSIVE: u32 = 0x1;
+/// The waiter has not yet been released. Cleared exactly once by whichever of waiter and waker
+/// gets there first: the waker, if the waiter is still spinning (no signal needed), or the
+/// waiter, when it commits to sleep (then the waker must signal the event).
+const SPINNING: u32 = 0x2;
+
+/// One waiting thread. 16-aligned so that its address leaves the word's four flag bits free.
+#[repr(C, align(16))]
+pub struct WaitBlock<P: Platform> {
+    /// The next-older block; null in the oldest. Immutable once published (a cell only so that
+    /// loom checks every read happens after the publication).
+    next: UnsafeCell<*const Self>,
+    /// The oldest block: `self` in the oldest, cached in the newest by the `WAKING` holder, null
+    /// elsewhere. Walking from the head, the first non-null `last` is always the true oldest.
+    last: AtomicPtr<Self>,
+    /// The next-newer block, filled in lazily by the `WAKING` holder.
+    prev: UnsafeCell<*const Self>,
+    /// Shared owners moved here from the word when this, the oldest block, was pushed onto a lock
+    /// held shared by more than one owner (`MULTIPLE_SHARED`).
+    share_count: AtomicUsize,
+    flags: AtomicU32,
+    event: P::Event,
+}
+
+impl<P: Platform> WaitBlock<P> {
+    /// A block for a waiter that will be pushed on top of `next` (null: it is the first waiter),
+    /// carrying `share_count` shared owners out of the word.
+    pub fn new(exclusive: bool, next: *const Self, share_count: usize) -> Self {
+        Self {
+            next: UnsafeCell::new(next),
+            last: AtomicPtr::new(ptr::null_mut()),
+            prev: UnsafeCell::new(ptr::null()),
+            share_count: AtomicUsize::new(share_count),
+            flags: AtomicU32::new(SPINNING | if exclusive { EXCLUSIVE } else { 0 }),
+            event: P::new_event(),
+        }
+    }
+
+    /// Marks this block as the oldest. Called by the first waiter before it publishes the block.
+    pub fn set_oldest(&self) {
+        self.last.store(ptr::from_ref(self).cast_mut(), Relaxed);
+    }
+
+    fn is_exclusive(&self) -> bool {
+        self.flags.load(Relaxed) & EXCLUSIVE != 0
+    }
+
+    fn next(&self) -> *const Self {
+        // SAFETY: written only before the block was published; whoever reached the block
+        // through the word acquired that publication.
+        self.next.with(|next| unsafe { *next })
+    }
+
+    /// # Safety
+    /// The caller holds `WAKING` for this block's list, or has detached the list from the word.
+    unsafe fn prev(&self) -> *const Self {
+        // SAFETY: `prev` is only written by the owner of the list, which the caller is.
+        self.prev.with(|prev| unsafe { *prev })
+    }
+
+    /// # Safety
+    /// As for `prev`.
+    unsafe fn set_prev(&self, newer: *const Self) {
+        // SAFETY: as for `prev`; nobody else reads or writes it meanwhile.
+        self.prev.with_mut(|prev| unsafe { *prev = newer });
+    }
+
+    /// Gives up one of the shared owners counted in this (oldest) block; true for the last.
+    pub fn release_share(&self) -> bool {
+        // AcqRel: the last owner acquires every other owner's release before it releases the
+        // word to the waiting writer.
+        self.share_count.fetch_sub(1, AcqRel) == 1
+    }
+
+    /// Blocks until a waker releases this block: spins on the block for the platform's spin
+    /// count, then sleeps on its event.
+    pub fn wait(&self) {
+        for _ in 0..P::spin_count() {
+            if self.flags.load(Acquire) & SPINNING == 0 {
+                return;
+            }
+            P::spin_hint();
+        }
+        // SAFETY: the event is ours and stays at this address until `wait` returns; no waker
+        // reads it before the RMW below publishes that we sleep.
+        unsafe { P::prepare_wait(&raw const self.event) };
+        // Release: publishes the prepared event. Acquire: if a waker beat us, we are done.
+        if self.flags.fetch_and(!SPINNING, AcqRel) & SPINNING == 0 {
+            return;
+        }
+        // SAFETY: prepared above by this thread.
+        unsafe { P::wait(&raw const self.event) };
+    }
+
+    /// Releases the waiter of `block`.
+    ///
+    /// # Safety
+    /// `block` is a published block whose waiter has not been released, and no other thread
+    /// will release it. The caller must not touch the block after this call.
+    pub unsafe fn release(block: *const Self) {
+        // SAFETY: the waiter is not released, so it has not returned: the block is alive.
+        let this = unsafe { &*block };
+        // Release: the waiter resumes after everything we did. Acquire: if the waiter cleared
+        // the bit first, we see its prepared event.
+        if this.flags.fetch_and(!SPINNING, AcqRel) & SPINNING != 0 {
+            return; // still spinning: it will see the cleared bit on its own
+        }
+        // SAFETY: the waiter committed to sleep on its prepared event and stays blocked until
+        // this signal; we touch nothing afterwards.
+        unsafe { P::signal(&raw const this.event) };
+    }
+
+    /// Finds the oldest block without editing anything. For shared releasers, which do not own
+    /// the list but know it cannot shrink while they hold a share.
+    ///
+    /// # Safety
+    /// `head` is the newest block of a list whose blocks stay alive for the call.
+    pub unsafe fn oldest(head: *const Self) -> *const Self {
+        let mut block = head;
+        loop {
+            // SAFETY: every block reachable from the head is alive (caller).
+            let this = unsafe { &*block };
+            let last = this.last.load(Acquire);
+            if !last.is_null() {
+                return last;
+            }
+            block = this.next();
+        }
+    }
+
+    /// Finds the oldest block, filling in the `prev` links on the way and caching the result in
+    /// `head`, so that the next walk stops at `head`.
+    ///
+    /// # Safety
+    /// The caller holds `WAKING` for the list starting at `head` (or has detached it from the word).
+    pub unsafe fn find_oldest(head: *const Self) -> *const Self {
+        let mut block = head;
+        loop {
+            // SAFETY: the list is ours and its blocks are alive until we release them.
+            let this = unsafe { &*block };
+            let last = this.last.load(Acquire);
+            if !last.is_null() {
+                // SAFETY: as above; `head` is in the list.
+                let head = unsafe { &*head };
+                head.last.store(last, Release);
+                return last;
+            }
+            // SAFETY: not the oldest (its `last` is null), so `next` is a live block of the list.
+            let next = unsafe { &*this.next() };
+            // SAFETY: we hold `WAKING` (caller).
+            unsafe { next.set_prev(block) };
+            block = next;
+        }
+    }
+
+    /// Whether `oldest` must be woken alone: it wants the lock exclusively and others wait
+    /// behind it. (The kernel's policy: a lone writer, or a reader at the front, wakes everyone.)
+    ///
+    /// # Safety
+    /// As for `find_oldest`; `oldest` came from it.
+    pub unsafe fn wakes_alone(head: *const Self, oldest: *const Self) -> bool {
+        // SAFETY: `oldest` is alive (caller).
+        oldest != head && unsafe { &*oldest }.is_exclusive()
+    }
+
+    /// Takes `oldest` out of the list: its newer neighbour becomes the oldest.
+    ///
+    /// # Safety
+    /// As for `wakes_alone`, which returned true; the caller then releases `oldest`.
+    pub unsafe fn detach_oldest(head: *const Self, oldest: *const Self) {
+        // SAFETY: the blocks are alive until released (caller).
+        let head = unsafe { &*head };
+        // SAFETY: as above.
+        let oldest = unsafe { &*oldest };
+        // SAFETY: we hold `WAKING`; `find_oldest` filled in `prev` all the way down to `oldest`,
+        // and `oldest != head`, so it names a live block.
+        let newer = unsafe { oldest.prev() };
+        head.last.store(newer.cast_mut(), Release);
+    }
+
+    /// Releases every block from `oldest` up to `head`, oldest first.
+    ///
+    /// # Safety
+    /// The list was detached from the word (the word no longer points into it), `find_oldest`
+    /// returned `oldest` for it, and the caller does not touch the blocks again.
+    pub unsafe fn release_all(head: *const Self, oldest: *const Self) {
+        let mut block = oldest;
+        loop {
+            let is_head = block == head;
+            // SAFETY: not yet released, so alive.
+            let this = unsafe { &*block };
+            // SAFETY: the list is detached and ours; read before the release may free the block.
+            let newer = unsafe { this.prev() };
+            // SAFETY: each block of the detached list is released exactly once, here.
+            unsafe { Self::release(block) };
+            if is_head {
+                return;
+            }
+            block = newer;
+        }
+    }
+}
