@@ -41,10 +41,11 @@
 //!   `WAKING` and wake. Shared release without waiters: decrement the count. With
 //!   `MULTIPLE_SHARED`: decrement the oldest block's count; the last owner releases as above.
 //! - **Queueing**: the first waiter marks itself oldest and moves the share count into its block
-//!   (setting `MULTIPLE_SHARED` if it is above one); a later waiter links to the old head and
-//!   takes `WAKING` if it is free, then optimises the list (fills back links, caches the oldest),
-//!   or wakes if it finds the lock released meanwhile. The waiter then spins on its own block's
-//!   `SPINNING` bit for the platform's spin count, then sleeps on its event.
+//!   (setting `MULTIPLE_SHARED` if it is above one); a later waiter links to the old head and,
+//!   if the lock is owned and `WAKING` free, takes `WAKING` and optimises the list (fills back
+//!   links, caches the oldest), or wakes if it finds the lock released meanwhile. The waiter then
+//!   spins on its own block's `SPINNING` bit for the platform's spin count, then sleeps on its
+//!   event.
 //! - **Waking** (holding `WAKING`): if someone owns the lock again, just drop `WAKING`: the owner
 //!   wakes on release. Else detach-and-wake the lone writer, or clear the word and wake all.
 //!
@@ -68,8 +69,11 @@
 //!    `WAKING` (only to find the oldest block's count), and the oldest block cannot change.
 //! 5. No lost wake-up: whenever the word has `WAITING` without `LOCKED`, someone is bound to act:
 //!    a `WAKING` holder (it re-reads the word before giving `WAKING` up and wakes if the lock is
-//!    free), a releaser between its subtraction and its CAS for `WAKING`, or a released writer,
-//!    which takes the lock or finds an owner, and either way a release follows.
+//!    free), a releaser between its subtraction and its CAS for `WAKING` (a failed CAS makes it
+//!    re-read), or a writer just woken alone, which takes the lock or finds an owner, and either
+//!    way a release follows. These are the only ways to reach that state, so a reader that
+//!    arrives in it just queues: it does not take `WAKING`, which would wake the whole queue past
+//!    the writer woken alone (the kernel's later waiters do).
 //! 6. A shared acquirer never sets `LOCKED` without adding a count, and never joins while
 //!    `WAITING` is set.
 //!
@@ -369,14 +373,17 @@ impl<P: Platform> RawPushLock<P> {
             };
             State::from_block(&raw const block, LOCKED | WAITING | multiple)
         } else {
-            // Take `WAKING` if it is free: we will optimise the list (or wake, if the lock
-            // turns out to be free).
-            State::from_block(&raw const block, (current.bits() & FLAGS) | WAKING)
+            // While the lock is owned, take `WAKING` if it is free and optimise the list (or
+            // wake, should the owner release meanwhile). While it is free, someone is already
+            // bound to wake us (invariant 5): taking `WAKING` would make us wake the whole queue,
+            // past a writer that was just woken alone.
+            let waking = if current.has(LOCKED) { WAKING } else { 0 };
+            State::from_block(&raw const block, (current.bits() & FLAGS) | waking)
         };
         if let Err(actual) = self.state.compare_exchange(current, new, AcqRel, Relaxed) {
             return actual;
         }
-        if !first && !current.has(WAKING) {
+        if !first && current.bits() & (LOCKED | WAKING) == LOCKED {
             self.optimize(new);
         }
         block.wait();

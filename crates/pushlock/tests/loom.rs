@@ -17,6 +17,7 @@
 //! | `wake_all_vs_barging_writer` | a release wakes queued readers while a third thread barges in exclusively |
 //! | `mode_agnostic_release_with_waiter` | `unlock()` of a shared and of an exclusive owner with a writer queued |
 //! | `oldest_writer_woken_alone` | a writer queued at the front with a reader behind it: detach-and-wake-one, then the reader |
+//! | `late_reader_behind_woken_writer` | a reader arrives while a writer woken alone has not run yet (lock free, waiters queued, no waker): it queues and relies on that writer |
 //! | `try_lock_shared_fails_behind_writer` | writer preference: no reader joins while a writer waits |
 //!
 //! Every model ends by checking that the word is back to 0.
@@ -265,6 +266,26 @@ fn oldest_writer_woken_alone() {
         let reader = thread::spawn(move || assert!(other.read() <= 1));
         // SAFETY: acquired above by this thread.
         unsafe { shared.lock.unlock_exclusive() };
+        writer.join().unwrap();
+        reader.join().unwrap();
+        shared.finish(1);
+    });
+}
+
+#[test]
+fn late_reader_behind_woken_writer() {
+    check("late_reader_behind_woken_writer", Some(3), 20000, || {
+        let shared = Shared::new();
+        shared.lock.lock_exclusive();
+        let other = shared.clone();
+        let writer = thread::spawn(move || other.write());
+        let other = shared.clone();
+        let reader = thread::spawn(move || assert!(other.read() <= 1));
+        // SAFETY: acquired above by this thread.
+        unsafe { shared.lock.unlock_exclusive() };
+        // Arrive as a reader while the writer may have just been woken alone: the lock is then
+        // free with waiters queued and nobody holding `WAKING`; we must queue, not wake.
+        assert!(shared.read() <= 1);
         writer.join().unwrap();
         reader.join().unwrap();
         shared.finish(1);
