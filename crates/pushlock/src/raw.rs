@@ -167,6 +167,13 @@ impl<P: Platform> RawPushLock<P> {
         unsafe { &*lock.cast::<Self>() }
     }
 
+    /// This lock as the Windows-shaped API sees it, for the [`nt`](crate::nt) functions or C
+    /// code: the inverse of [`from_ptr`](Self::from_ptr).
+    #[must_use]
+    pub const fn as_ex_push_lock(&self) -> *mut EX_PUSH_LOCK {
+        core::ptr::from_ref(self).cast_mut().cast()
+    }
+
     /// A reading of the lock word, decoded (for diagnostics: it may be stale at once).
     #[must_use]
     pub fn word(&self) -> LockWord {
@@ -464,6 +471,6 @@ impl<P: Platform> RawPushLock<P> {
     }
 
     const fn as_ptr(&self) -> *const () {
-        core::ptr::from_ref(self).cast()
+        self.as_ex_push_lock().cast_const().cast()
     }
 }

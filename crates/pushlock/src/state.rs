@@ -43,37 +43,45 @@ impl State {
     pub const ONE_SHARED: Self = Self::from_bits(LOCKED | SHARE_ONE);
 
     /// A value without a wait-block pointer (free, or owned with a share count).
+    #[inline]
     pub const fn from_bits(bits: usize) -> Self {
         Self(ptr::without_provenance_mut(bits))
     }
 
     /// The word that points at `block` with the given flags.
+    #[inline]
     pub fn from_block<T>(block: *const T, flags: usize) -> Self {
         Self(block.cast_mut().cast::<()>().map_addr(|addr| addr | flags))
     }
 
+    #[inline]
     pub fn bits(self) -> usize {
         self.0.addr()
     }
 
+    #[inline]
     pub fn has(self, flag: usize) -> bool {
         self.bits() & flag != 0
     }
 
+    #[inline]
     pub fn with(self, flags: usize) -> Self {
         Self(self.0.map_addr(|addr| addr | flags))
     }
 
+    #[inline]
     pub fn without(self, flags: usize) -> Self {
         Self(self.0.map_addr(|addr| addr & !flags))
     }
 
     /// Shared owners counted in the word (meaningful only without `WAITING`).
+    #[inline]
     pub fn shares(self) -> usize {
         self.bits() >> SHARE_SHIFT
     }
 
     /// The newest wait block (meaningful only with `WAITING`).
+    #[inline]
     pub fn head<T>(self) -> *const T {
         self.0.map_addr(|addr| addr & !FLAGS).cast_const().cast()
     }
@@ -81,6 +89,7 @@ impl State {
     /// The word after one more shared owner joins, or `None` if a reader may not join now:
     /// held exclusively, or waiters queued (a queued writer must not be overtaken, and the count
     /// of a contended lock lives in a wait block), or the count would overflow.
+    #[inline]
     pub fn add_shared(self) -> Option<Self> {
         if self == Self::FREE {
             return Some(Self::ONE_SHARED);
@@ -95,6 +104,7 @@ impl State {
 impl State {
     /// The word after one shared owner leaves a lock without waiters, or `None` if it holds no
     /// share (free, or held exclusively).
+    #[inline]
     pub fn remove_shared(self) -> Option<Self> {
         match self.shares() {
             0 => None,
@@ -121,16 +131,19 @@ pub struct AtomicState {
 
 #[cfg(not(loom))]
 impl AtomicState {
+    #[inline]
     pub const fn new() -> Self {
         Self {
             word: crate::sync::AtomicPtr::new(ptr::null_mut()),
         }
     }
 
+    #[inline]
     pub fn load(&self, order: Ordering) -> State {
         State(self.word.load(order))
     }
 
+    #[inline]
     pub fn compare_exchange(
         &self,
         current: State,
@@ -145,12 +158,14 @@ impl AtomicState {
     }
 
     /// Sets `bits`; returns the previous value.
+    #[inline]
     pub fn fetch_or(&self, bits: usize, order: Ordering) -> State {
         State(self.word.fetch_or(bits, order))
     }
 
     /// Clears `bits`, which the caller knows to be set, with one subtraction (a single `xadd` on
     /// x86, where a `fetch_and` whose result is used becomes a CAS loop); returns the previous value.
+    #[inline]
     pub fn fetch_clear_set_bits(&self, bits: usize, order: Ordering) -> State {
         State(self.word.fetch_byte_sub(bits, order))
     }
@@ -158,20 +173,24 @@ impl AtomicState {
 
 #[cfg(loom)]
 impl AtomicState {
+    #[inline]
     pub fn new() -> Self {
         Self {
             word: crate::sync::AtomicUsize::new(0),
         }
     }
 
+    #[inline]
     const fn state(word: usize) -> State {
         State(ptr::with_exposed_provenance_mut(word))
     }
 
+    #[inline]
     pub fn load(&self, order: Ordering) -> State {
         Self::state(self.word.load(order))
     }
 
+    #[inline]
     pub fn compare_exchange(
         &self,
         current: State,
@@ -190,10 +209,12 @@ impl AtomicState {
             .map_err(Self::state)
     }
 
+    #[inline]
     pub fn fetch_or(&self, bits: usize, order: Ordering) -> State {
         Self::state(self.word.fetch_or(bits, order))
     }
 
+    #[inline]
     pub fn fetch_clear_set_bits(&self, bits: usize, order: Ordering) -> State {
         Self::state(self.word.fetch_sub(bits, order))
     }

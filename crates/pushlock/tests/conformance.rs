@@ -16,28 +16,22 @@ use support::{Gate, Phase, Scene};
 
 /// Repetitions of the racy scenarios (reduced under Miri, which is slow).
 const fn reps(normal: usize) -> usize {
-    if cfg!(miri) { 2 } else { normal }
+    if cfg!(miri) { 4 } else { normal }
 }
 
 #[test]
 fn uncontended_encodings() {
     let scene = Scene::new("uncontended_encodings");
+    let main = scene.actor("main");
     let lock = &scene.lock;
     for mode_agnostic in [false, true] {
-        lock.lock_exclusive();
+        main.lock_exclusive(lock);
         assert_eq!(lock.word().0, 0x1);
-        // SAFETY: held exclusively.
-        unsafe {
-            if mode_agnostic {
-                lock.unlock()
-            } else {
-                lock.unlock_exclusive()
-            }
-        };
+        main.release(lock, mode_agnostic);
         assert_eq!(lock.word().0, 0);
 
         for k in 1..=5 {
-            lock.lock_shared();
+            main.lock_shared(lock);
             assert_eq!(
                 lock.word().0,
                 0x1 + k * 0x10,
@@ -45,14 +39,7 @@ fn uncontended_encodings() {
             );
         }
         for k in (0..5).rev() {
-            // SAFETY: one of the shares taken above.
-            unsafe {
-                if mode_agnostic {
-                    lock.unlock()
-                } else {
-                    lock.unlock_shared()
-                }
-            };
+            main.release_one_share(lock, mode_agnostic);
             let expected = if k == 0 { 0 } else { 0x1 + k * 0x10 };
             assert_eq!(lock.word().0, expected, "after releasing down to {k}");
         }
@@ -197,7 +184,7 @@ fn shared_owner_drain() {
     });
     scene.wait_queued(word.newest_waiter());
     for left in (0..3).rev() {
-        main.release_one_share(&scene.lock);
+        main.release_one_share(&scene.lock, false);
         if left > 0 {
             thread::sleep(Duration::from_millis(if cfg!(miri) { 1 } else { 20 }));
             assert_eq!(
@@ -363,10 +350,10 @@ fn writer_not_starved() {
             }
         });
     }
-    let done = stop.clone();
+    let done = stop;
     let longest_wait = Arc::new(AtomicU64::new(0));
     let longest = longest_wait.clone();
-    let writer = scene.spawn("writer", move |lock, me| {
+    let the_writer = scene.spawn("writer", move |lock, me| {
         for _ in 0..writes {
             let asked = Instant::now();
             me.lock_exclusive(lock);
@@ -377,7 +364,7 @@ fn writer_not_starved() {
         done.open();
     });
     scene.finish();
-    assert_eq!(writer.acquisitions(), writes);
+    assert_eq!(the_writer.acquisitions(), writes);
     println!(
         "writer_not_starved: longest writer wait {} µs",
         longest_wait.load(SeqCst)

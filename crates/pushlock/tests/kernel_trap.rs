@@ -47,8 +47,10 @@ unsafe impl Platform for HeldWake {
     }
 
     unsafe fn prepare_wait(event: *const Event) {
+        // SAFETY: alive (caller).
+        let event = unsafe { &*event };
         // SAFETY: not yet shared (caller).
-        unsafe { *(*event).thread.get() = Some(thread::current()) };
+        unsafe { *event.thread.get() = Some(thread::current()) };
     }
 
     unsafe fn wait(event: *const Event) {

@@ -75,6 +75,21 @@ impl Actor {
         self.last_grant.load(SeqCst)
     }
 
+    /// Records a shared acquisition made by other means (try-lock, the `nt` API).
+    pub fn lock_shared_taken(&self) {
+        self.granted(Phase::HoldsShared);
+    }
+
+    /// Records an exclusive acquisition made by other means.
+    pub fn lock_exclusive_taken(&self) {
+        self.granted(Phase::HoldsExclusive);
+    }
+
+    /// Records a release made by other means.
+    pub fn released(&self) {
+        self.set(Phase::Released);
+    }
+
     pub fn lock_shared<P: Platform>(&self, lock: &RawPushLock<P>) {
         self.set(Phase::WantsShared);
         lock.lock_shared();
@@ -91,27 +106,32 @@ impl Actor {
     pub fn release<P: Platform>(&self, lock: &RawPushLock<P>, mode_agnostic: bool) {
         let phase = self.phase();
         self.set(Phase::Released);
-        // SAFETY: the phase says this actor holds the lock in that mode.
-        unsafe {
-            match (phase, mode_agnostic) {
-                (Phase::HoldsShared | Phase::HoldsExclusive, true) => lock.unlock(),
-                (Phase::HoldsShared, false) => lock.unlock_shared(),
-                (Phase::HoldsExclusive, false) => lock.unlock_exclusive(),
-                (other, _) => panic!("{} releases while {other:?}", self.name),
-            }
+        match (phase, mode_agnostic) {
+            // SAFETY: the phase says this actor holds the lock.
+            (Phase::HoldsShared | Phase::HoldsExclusive, true) => unsafe { lock.unlock() },
+            // SAFETY: the phase says this actor holds a share.
+            (Phase::HoldsShared, false) => unsafe { lock.unlock_shared() },
+            // SAFETY: the phase says this actor holds the lock exclusively.
+            (Phase::HoldsExclusive, false) => unsafe { lock.unlock_exclusive() },
+            (other, _) => panic!("{} releases while {other:?}", self.name),
         }
     }
 
-    /// Releases one of several shares this actor holds.
-    pub fn release_one_share<P: Platform>(&self, lock: &RawPushLock<P>) {
+    /// Releases one of several shares this actor holds, by `unlock_shared` or by `unlock`.
+    pub fn release_one_share<P: Platform>(&self, lock: &RawPushLock<P>, mode_agnostic: bool) {
         assert!(
             matches!(self.phase(), Phase::HoldsShared | Phase::Released),
             "{} holds no share",
             self.name
         );
         self.set(Phase::Released);
-        // SAFETY: the caller took more shares than it has released.
-        unsafe { lock.unlock_shared() };
+        if mode_agnostic {
+            // SAFETY: the caller took more shares than it has released.
+            unsafe { lock.unlock() };
+        } else {
+            // SAFETY: as above.
+            unsafe { lock.unlock_shared() };
+        }
     }
 }
 
@@ -142,16 +162,16 @@ impl Gate {
     }
 }
 
+/// How an actor thread ended: its name and whether it panicked.
+type Outcome = (String, thread::Result<()>);
+
 /// A group of actors around one lock, watched by a deadline.
 pub struct Scene<P: Platform = StdPlatform> {
     name: String,
     pub lock: Arc<RawPushLock<P>>,
     actors: Mutex<Vec<Arc<Actor>>>,
     grants: Arc<AtomicU64>,
-    finished: (
-        Sender<(String, thread::Result<()>)>,
-        Receiver<(String, thread::Result<()>)>,
-    ),
+    finished: (Sender<Outcome>, Receiver<Outcome>),
     running: usize,
     deadline: Instant,
 }
@@ -290,12 +310,12 @@ impl<P: Platform> Scene<P> {
 
 impl<P: Platform> Drop for Scene<P> {
     fn drop(&mut self) {
-        if self.running > 0 && !thread::panicking() {
-            panic!(
-                "scene {} dropped without finish()\n{}",
-                self.name,
-                self.dump()
-            );
-        }
+        assert!(
+            self.running == 0 || thread::panicking(),
+            "scene {} dropped without finish()
+{}",
+            self.name,
+            self.dump()
+        );
     }
 }
