@@ -297,8 +297,7 @@ impl<P: Platform> RawPushLock<P> {
         // 4): every block reachable from the head we read (with Acquire) stays alive.
         let oldest = unsafe { WaitBlock::<P>::oldest(current.head()) };
         // SAFETY: as above, the oldest block is alive while we hold our share.
-        let oldest = unsafe { &*oldest };
-        if oldest.release_share() {
+        if unsafe { WaitBlock::release_share(oldest) } {
             self.release(LOCKED | MULTIPLE_SHARED);
         }
     }

@@ -89,11 +89,21 @@ impl<P: Platform> WaitBlock<P> {
         self.prev.with_mut(|prev| unsafe { *prev = newer });
     }
 
-    /// Gives up one of the shared owners counted in this (oldest) block; true for the last.
-    pub fn release_share(&self) -> bool {
+    /// Gives up one of the shared owners counted in `oldest`; true for the last.
+    ///
+    /// A function of a pointer, not a method: as soon as the count drops, the last owner may
+    /// release the writer, which frees the block, while this call is still returning. Only the
+    /// counter itself (an atomic) is borrowed, never the whole block, whose non-atomic bytes a
+    /// live `&Self` would assert are still there (Miri's stacked borrows caught exactly that).
+    ///
+    /// # Safety
+    /// `oldest` is the oldest block of the list, alive when the call starts.
+    pub unsafe fn release_share(oldest: *const Self) -> bool {
+        // SAFETY: alive (caller); the borrow covers the atomic counter only.
+        let count = unsafe { &(*oldest).share_count };
         // AcqRel: the last owner acquires every other owner's release before it releases the
         // word to the waiting writer.
-        self.share_count.fetch_sub(1, AcqRel) == 1
+        count.fetch_sub(1, AcqRel) == 1
     }
 
     /// Blocks until a waker releases this block: spins on the block for the platform's spin
