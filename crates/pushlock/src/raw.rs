@@ -473,3 +473,31 @@ impl<P: Platform> RawPushLock<P> {
         self.as_ex_push_lock().cast_const().cast()
     }
 }
+
+#[cfg(all(test, feature = "std", not(loom)))]
+#[allow(
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    reason = "tests fail loudly"
+)]
+mod tests {
+    use super::*;
+    use crate::StdPlatform;
+    use crate::state::{FLAGS, SHARE_ONE};
+
+    #[test]
+    fn a_shared_count_overflow_is_reported_not_wrapped() {
+        let lock = RawPushLock::<StdPlatform>::new();
+        let full = State::from_bits(usize::MAX & !FLAGS | LOCKED);
+        lock.state
+            .compare_exchange(State::FREE, full, Relaxed, Relaxed)
+            .unwrap();
+        assert!(!lock.try_lock_shared(), "a try must fail, not wrap");
+        let panic = std::panic::catch_unwind(|| lock.lock_shared()).unwrap_err();
+        let message = panic.downcast_ref::<std::string::String>().unwrap();
+        assert!(message.contains("shared owner count overflow"), "{message}");
+        assert_eq!(lock.word().0, full.bits(), "the word is unchanged");
+        let just_below = State::from_bits(full.bits() - SHARE_ONE);
+        assert_eq!(just_below.add_shared(), Some(full));
+    }
+}

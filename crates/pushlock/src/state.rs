@@ -219,3 +219,69 @@ impl AtomicState {
         Self::state(self.word.fetch_sub(bits, order))
     }
 }
+
+#[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::arithmetic_side_effects,
+    reason = "tests fail loudly"
+)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shared_counting_keeps_the_kernel_encodings() {
+        let mut word = State::FREE;
+        for n in 1..=3 {
+            word = word.add_shared().unwrap();
+            assert_eq!(word.bits(), LOCKED | (n * SHARE_ONE));
+        }
+        for n in (0..3).rev() {
+            word = word.remove_shared().unwrap();
+            assert_eq!(
+                word.bits(),
+                if n == 0 { 0 } else { LOCKED | (n * SHARE_ONE) }
+            );
+        }
+    }
+
+    #[test]
+    fn readers_cannot_join_a_writer_waiters_or_a_full_count() {
+        assert_eq!(State::EXCLUSIVE.add_shared(), None);
+        assert_eq!(
+            State::from_bits(0x1000 | LOCKED | WAITING).add_shared(),
+            None
+        );
+        assert_eq!(
+            State::from_bits(0x1000 | WAITING).add_shared(),
+            None,
+            "free but queued"
+        );
+        let full = State::from_bits(usize::MAX & !FLAGS | LOCKED);
+        assert_eq!(
+            full.add_shared(),
+            None,
+            "the count must not wrap into the flags"
+        );
+    }
+
+    #[test]
+    fn only_a_share_can_be_removed() {
+        assert_eq!(State::FREE.remove_shared(), None);
+        assert_eq!(State::EXCLUSIVE.remove_shared(), None);
+    }
+
+    #[test]
+    fn a_block_pointer_keeps_its_flags_apart() {
+        #[repr(align(16))]
+        struct Block(#[allow(dead_code)] u8);
+        let block = Block(0);
+        let word = State::from_block(&raw const block, LOCKED | WAITING | MULTIPLE_SHARED);
+        assert_eq!(word.head::<Block>(), &raw const block);
+        assert!(word.has(MULTIPLE_SHARED) && !word.has(WAKING));
+        assert_eq!(
+            word.with(WAKING).without(WAKING | LOCKED).bits() & FLAGS,
+            WAITING | MULTIPLE_SHARED
+        );
+    }
+}

@@ -4,6 +4,7 @@
 //!
 //! Scenarios that queue waiters observe the queue white-box: they wait until the word shows a new
 //! newest wait block with `Waiting` set and `Waking` clear before starting the next actor.
+#![cfg(not(loom))]
 
 mod support;
 

@@ -9,6 +9,7 @@
 //! writer runs and releases, and all four readers are inside together.
 //!
 //! Its own test binary: the platform's gate is a process-wide static.
+#![cfg(not(loom))]
 
 mod support;
 

@@ -1,6 +1,7 @@
 //! The Windows-shaped API on `StdPlatform`: encodings through `Ex*`/`Flt*`, critical-region
 //! balance (contract 8), `*Ex` flag validation (contract 9), and caller bugs reported loudly
 //! instead of corrupting the lock (contract 10).
+#![cfg(not(loom))]
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 

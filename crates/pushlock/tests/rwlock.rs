@@ -1,4 +1,5 @@
 //! `pushlock::RwLock<T>` through `lock_api`: guards, try-locks, and data protected across threads.
+#![cfg(not(loom))]
 
 use std::sync::Arc;
 use std::thread;

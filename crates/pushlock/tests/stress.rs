@@ -4,6 +4,7 @@
 //!
 //! `PUSHLOCK_STRESS_SECS` sets the duration (default 3 s; under Miri a fixed, small iteration
 //! count instead). Prints per-thread counts and the most readers seen inside at once.
+#![cfg(not(loom))]
 
 mod support;
 
