@@ -1,0 +1,485 @@
+//! The context a conformance scenario runs in: actors on their own threads, one deadline, and a
+//! report that turns a failed check or a hang into text with the lock word and every actor's state.
+
+use alloc::boxed::Box;
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::fmt::Write as _;
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::SeqCst};
+
+use pushlock::{LockWord, PushRwLock, RawPushLock};
+use pushlock_protocol::{Outcome, Phase, Role, ThreadReport, U64};
+
+use crate::host::Host;
+
+/// How long stopped threads get to end before they count as stuck.
+const GRACE_NS: u64 = 1_000_000_000;
+
+/// Why a scenario did not pass.
+#[derive(Debug)]
+pub enum Failure {
+    /// A check did not hold.
+    Check(String),
+    /// Something never happened before the deadline (a hang).
+    TimedOut(String),
+    /// The host could not start a thread.
+    Spawn,
+}
+
+/// A thread taking part in a scenario, with its state visible to the reports.
+pub struct Actor {
+    pub name: &'static str,
+    role: Role,
+    phase: AtomicU8,
+    shared: AtomicU64,
+    exclusive: AtomicU64,
+    last_grant: AtomicU64,
+    max_wait_ns: AtomicU64,
+    grants: Arc<AtomicU64>,
+}
+
+impl Actor {
+    fn set(&self, phase: Phase) {
+        self.phase.store(phase as u8, SeqCst);
+    }
+
+    fn granted(&self, phase: Phase) {
+        let grant = self.grants.fetch_add(1, SeqCst).saturating_add(1);
+        self.last_grant.store(grant, SeqCst);
+        let count = if phase == Phase::HoldsShared {
+            &self.shared
+        } else {
+            &self.exclusive
+        };
+        count.fetch_add(1, SeqCst);
+        self.set(phase);
+    }
+
+    pub fn phase(&self) -> Phase {
+        Phase::from_code(self.phase.load(SeqCst)).unwrap_or(Phase::Starting)
+    }
+
+    pub fn acquisitions(&self) -> u64 {
+        self.shared
+            .load(SeqCst)
+            .saturating_add(self.exclusive.load(SeqCst))
+    }
+
+    /// When this actor last got the lock, in the round's order of grants (1 = first; 0 = never).
+    pub fn last_grant(&self) -> u64 {
+        self.last_grant.load(SeqCst)
+    }
+
+    /// Records a wait for the lock, in nanoseconds.
+    pub fn waited(&self, ns: u64) {
+        self.max_wait_ns.fetch_max(ns, SeqCst);
+    }
+
+    pub fn lock_shared<P: pushlock::Platform>(&self, lock: &RawPushLock<P>) {
+        self.set(Phase::WantsShared);
+        lock.lock_shared();
+        self.granted(Phase::HoldsShared);
+    }
+
+    pub fn lock_exclusive<P: pushlock::Platform>(&self, lock: &RawPushLock<P>) {
+        self.set(Phase::WantsExclusive);
+        lock.lock_exclusive();
+        self.granted(Phase::HoldsExclusive);
+    }
+
+    /// Records an acquisition made by other means (a try-lock, the `nt` API).
+    pub fn took(&self, phase: Phase) {
+        self.granted(phase);
+    }
+
+    /// Releases a share (by `unlock_shared`, or by `unlock` if `mode_agnostic`).
+    ///
+    /// # Safety
+    /// This actor holds a share of `lock`.
+    pub unsafe fn release_shared<P: pushlock::Platform>(
+        &self,
+        lock: &RawPushLock<P>,
+        mode_agnostic: bool,
+    ) {
+        self.set(Phase::Released);
+        if mode_agnostic {
+            // SAFETY: a share is held (caller).
+            unsafe { lock.unlock() };
+        } else {
+            // SAFETY: as above.
+            unsafe { lock.unlock_shared() };
+        }
+    }
+
+    /// Releases an exclusive hold (by `unlock_exclusive`, or by `unlock` if `mode_agnostic`).
+    ///
+    /// # Safety
+    /// This actor holds `lock` exclusively.
+    pub unsafe fn release_exclusive<P: pushlock::Platform>(
+        &self,
+        lock: &RawPushLock<P>,
+        mode_agnostic: bool,
+    ) {
+        self.set(Phase::Released);
+        if mode_agnostic {
+            // SAFETY: held exclusively (caller).
+            unsafe { lock.unlock() };
+        } else {
+            // SAFETY: as above.
+            unsafe { lock.unlock_exclusive() };
+        }
+    }
+
+    /// Records a release made by other means.
+    pub fn released(&self) {
+        self.set(Phase::Released);
+    }
+
+    fn report(&self) -> ThreadReport {
+        ThreadReport {
+            shared: U64::new(self.shared.load(SeqCst)),
+            exclusive: U64::new(self.exclusive.load(SeqCst)),
+            max_wait_ns: U64::new(self.max_wait_ns.load(SeqCst)),
+            role: self.role as u8,
+            phase: self.phase() as u8,
+            reserved: [0; 6],
+        }
+    }
+}
+
+/// What an actor thread sees of its run: the host, the stop flag, the deadline, and a slot for
+/// the first failure any actor reports.
+pub struct Env<H: Host> {
+    pub host: H,
+    stop: Arc<AtomicBool>,
+    deadline_ns: u64,
+    failure: Arc<PushRwLock<H::Platform, Option<String>>>,
+}
+
+impl<H: Host> Clone for Env<H> {
+    fn clone(&self) -> Self {
+        Self {
+            host: self.host.clone(),
+            stop: self.stop.clone(),
+            deadline_ns: self.deadline_ns,
+            failure: self.failure.clone(),
+        }
+    }
+}
+
+impl<H: Host> Env<H> {
+    /// Polls `condition` until it holds (true), or the run is stopped or out of time (false).
+    pub fn wait_until(&self, mut condition: impl FnMut() -> bool) -> bool {
+        loop {
+            if condition() {
+                return true;
+            }
+            if self.stopped() {
+                return false;
+            }
+            self.host.yield_now();
+        }
+    }
+
+    /// Whether the run was stopped or its deadline passed.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(SeqCst) || self.host.now_ns() > self.deadline_ns
+    }
+
+    /// Records a failed check (the first one wins).
+    pub fn fail(&self, message: String) {
+        let mut slot = self.failure.write();
+        if slot.is_none() {
+            *slot = Some(message);
+        }
+    }
+}
+
+/// A one-way signal from the controller to actors.
+#[derive(Clone, Default)]
+pub struct Gate(Arc<AtomicBool>);
+
+impl Gate {
+    pub fn open(&self) {
+        self.0.store(true, SeqCst);
+    }
+
+    pub fn is_open(&self) -> bool {
+        self.0.load(SeqCst)
+    }
+}
+
+/// What a finished scenario reports.
+pub struct Report {
+    pub outcome: Outcome,
+    pub detail: String,
+    pub lock_word: u64,
+    pub stuck_threads: u32,
+    pub shared: u64,
+    pub exclusive: u64,
+    pub max_readers_inside: u32,
+    pub violations: u32,
+    pub max_writer_wait_ns: u64,
+    pub elapsed_ns: u64,
+    pub threads: Vec<ThreadReport>,
+}
+
+/// A conformance scenario's world: its lock, its actors and their threads, one deadline.
+pub struct Ctx<H: Host> {
+    pub env: Env<H>,
+    pub lock: Arc<RawPushLock<H::Platform>>,
+    pub seed: u64,
+    start_ns: u64,
+    actors: Vec<Arc<Actor>>,
+    threads: Vec<H::Thread>,
+    grants: Arc<AtomicU64>,
+    shared: u64,
+    exclusive: u64,
+    stuck: u32,
+}
+
+impl<H: Host> Ctx<H> {
+    pub fn new(host: &H, time_limit_ns: u64, seed: u64) -> Self {
+        let start_ns = host.now_ns();
+        let deadline_ns = start_ns.saturating_add(time_limit_ns);
+        Self {
+            env: Env {
+                host: host.clone(),
+                stop: Arc::default(),
+                deadline_ns,
+                failure: Arc::new(PushRwLock::new(None)),
+            },
+            lock: Arc::new(RawPushLock::new()),
+            seed,
+            start_ns,
+            actors: Vec::new(),
+            threads: Vec::new(),
+            grants: Arc::default(),
+            shared: 0,
+            exclusive: 0,
+            stuck: 0,
+        }
+    }
+
+    pub const fn host(&self) -> &H {
+        &self.env.host
+    }
+
+    /// An actor the controller drives on its own thread.
+    pub fn actor(&mut self, name: &'static str, role: Role) -> Arc<Actor> {
+        let actor = Arc::new(Actor {
+            name,
+            role,
+            phase: AtomicU8::new(Phase::Starting as u8),
+            shared: AtomicU64::new(0),
+            exclusive: AtomicU64::new(0),
+            last_grant: AtomicU64::new(0),
+            max_wait_ns: AtomicU64::new(0),
+            grants: self.grants.clone(),
+        });
+        self.actors.push(actor.clone());
+        actor
+    }
+
+    /// An actor on its own thread, running `body`.
+    ///
+    /// # Errors
+    /// [`Failure::Spawn`] if the host cannot start the thread.
+    pub fn spawn(
+        &mut self,
+        name: &'static str,
+        role: Role,
+        body: impl FnOnce(&Env<H>, &RawPushLock<H::Platform>, &Actor) + Send + 'static,
+    ) -> Result<Arc<Actor>, Failure> {
+        let actor = self.actor(name, role);
+        let (env, lock, me) = (self.env.clone(), self.lock.clone(), actor.clone());
+        let thread = self
+            .env
+            .host
+            .spawn(Box::new(move || {
+                body(&env, &lock, &me);
+                me.set(Phase::Finished);
+            }))
+            .map_err(|_| Failure::Spawn)?;
+        self.threads.push(thread);
+        Ok(actor)
+    }
+
+    /// Polls `condition` until it holds; past the deadline, a [`Failure::TimedOut`] naming `what`.
+    ///
+    /// # Errors
+    /// The deadline passed (or an actor already failed).
+    pub fn wait_for(&self, what: &str, condition: impl FnMut() -> bool) -> Result<(), Failure> {
+        if self.env.wait_until(condition) {
+            return self.actor_failure();
+        }
+        self.actor_failure()?;
+        Err(Failure::TimedOut(
+            self.dump(&format!("timed out waiting for {what}")),
+        ))
+    }
+
+    /// Waits until `actor` reports `phase`.
+    ///
+    /// # Errors
+    /// As [`wait_for`](Self::wait_for).
+    pub fn wait_phase(&self, actor: &Actor, phase: Phase) -> Result<(), Failure> {
+        self.wait_for(&format!("{} to reach {phase:?}", actor.name), || {
+            actor.phase() == phase
+        })
+    }
+
+    /// Waits until a new waiter has queued on top of `newest` (the head seen before it was
+    /// started) and the list is settled: `Waiting` set, `Waking` clear.
+    ///
+    /// # Errors
+    /// As [`wait_for`](Self::wait_for).
+    pub fn wait_queued(&self, newest: Option<usize>) -> Result<LockWord, Failure> {
+        let mut word = self.lock.word();
+        self.wait_for("a new waiter to queue", || {
+            word = self.lock.word();
+            word.is_queued_and_settled() && word.newest_waiter() != newest
+        })?;
+        Ok(word)
+    }
+
+    /// Lets `ns` pass (to give a wrong wake-up the chance to happen before a check).
+    pub fn pause(&self, ns: u64) {
+        let until = self.env.host.now_ns().saturating_add(ns);
+        while self.env.host.now_ns() < until {
+            self.env.host.yield_now();
+        }
+    }
+
+    /// Fails with `what()` and a dump unless `condition` holds.
+    ///
+    /// # Errors
+    /// [`Failure::Check`].
+    pub fn check(&self, condition: bool, what: impl FnOnce() -> String) -> Result<(), Failure> {
+        if condition {
+            Ok(())
+        } else {
+            Err(Failure::Check(self.dump(&what())))
+        }
+    }
+
+    /// Waits for this round's threads, checks the lock is free again, and starts a new round on
+    /// a fresh lock with no actors.
+    ///
+    /// # Errors
+    /// A thread did not end by the deadline, an actor failed, or the word is not 0.
+    pub fn next_round(&mut self) -> Result<(), Failure> {
+        self.wait_for("the actors to finish", || self.threads_done())?;
+        self.check(self.lock.word().0 == 0, || {
+            String::from("lock word not back to 0")
+        })?;
+        self.join_threads();
+        self.account_actors();
+        self.actors.clear();
+        self.grants.store(0, SeqCst);
+        self.lock = Arc::new(RawPushLock::new());
+        Ok(())
+    }
+
+    fn threads_done(&self) -> bool {
+        let spawned = self.threads.len();
+        let finished = self
+            .actors
+            .iter()
+            .filter(|actor| actor.phase() == Phase::Finished)
+            .count();
+        finished >= spawned
+    }
+
+    fn actor_failure(&self) -> Result<(), Failure> {
+        self.env
+            .failure
+            .read()
+            .as_ref()
+            .map_or(Ok(()), |message| Err(Failure::Check(self.dump(message))))
+    }
+
+    fn account_actors(&mut self) {
+        for actor in &self.actors {
+            self.shared = self.shared.saturating_add(actor.shared.load(SeqCst));
+            self.exclusive = self.exclusive.saturating_add(actor.exclusive.load(SeqCst));
+        }
+    }
+
+    /// Joins every thread, abandoning those that do not end within the grace period.
+    fn join_threads(&mut self) {
+        let host = self.env.host.clone();
+        let until = host.now_ns().saturating_add(GRACE_NS);
+        for thread in self.threads.drain(..) {
+            let left = until.saturating_sub(host.now_ns());
+            if let Err(thread) = host.join(thread, left) {
+                host.abandon(thread);
+                self.stuck = self.stuck.saturating_add(1);
+            }
+        }
+    }
+
+    /// Text naming `what` happened, the lock word and every actor's state.
+    pub fn dump(&self, what: &str) -> String {
+        let mut out = format!("{what}; word {}", self.lock.word());
+        for actor in &self.actors {
+            let _ = write!(
+                out,
+                "; {} {:?} x{}",
+                actor.name,
+                actor.phase(),
+                actor.acquisitions()
+            );
+        }
+        out
+    }
+
+    /// Ends the scenario: stops and joins the actors, and reports `result`.
+    pub fn finish(mut self, result: Result<(), Failure>) -> Report {
+        let result = result.and_then(|()| self.actor_failure()).and_then(|()| {
+            self.wait_for("the actors to finish", || self.threads_done())?;
+            self.check(self.lock.word().0 == 0, || {
+                String::from("lock word not back to 0")
+            })
+        });
+        let lock_word = u64::try_from(self.lock.word().0).unwrap_or(u64::MAX);
+        let elapsed_ns = self.env.host.now_ns().saturating_sub(self.start_ns);
+        let threads = self.actors.iter().map(|actor| actor.report()).collect();
+        self.env.stop.store(true, SeqCst);
+        self.join_threads();
+        self.account_actors();
+        let (outcome, detail) = match result {
+            Ok(()) if self.stuck == 0 => (Outcome::Passed, String::new()),
+            Ok(()) => (
+                Outcome::Failed,
+                String::from("threads did not end after the run"),
+            ),
+            Err(Failure::Check(detail)) => (Outcome::Failed, detail),
+            Err(Failure::TimedOut(detail)) => (Outcome::TimedOut, detail),
+            Err(Failure::Spawn) => (
+                Outcome::Failed,
+                String::from("the host could not start a thread"),
+            ),
+        };
+        Report {
+            outcome,
+            detail,
+            lock_word,
+            stuck_threads: self.stuck,
+            shared: self.shared,
+            exclusive: self.exclusive,
+            max_readers_inside: 0,
+            violations: 0,
+            max_writer_wait_ns: self
+                .actors
+                .iter()
+                .map(|a| a.max_wait_ns.load(SeqCst))
+                .max()
+                .unwrap_or(0),
+            elapsed_ns,
+            threads,
+        }
+    }
+}

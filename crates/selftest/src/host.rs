@@ -1,0 +1,130 @@
+//! What the engine needs from where it runs: threads, a clock, the lock platform, peer locks.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+
+use pushlock::{Platform, RawPushLock};
+use pushlock_protocol::{LockKind, PlatformKind};
+
+/// A place scenarios run: std threads in the harness's sim, system threads in the driver.
+///
+/// Scenario threads are `'static` closures; a host that cannot start one reports it and the run
+/// is refused with `STATUS_INSUFFICIENT_RESOURCES`. A thread that never ends (stuck in a lock: a
+/// lock bug) is abandoned, never joined forever: the engine keeps everything it touches alive.
+pub trait Host: Clone + Send + Sync + 'static {
+    /// The platform the push lock under test sleeps on.
+    type Platform: Platform;
+    /// A running scenario thread.
+    type Thread: Send;
+
+    /// What `Hello` reports as the platform.
+    const PLATFORM: PlatformKind;
+    /// What `Hello` reports as the server's version (major, minor, patch).
+    const VERSION: [u16; 3];
+
+    /// Starts a thread running `body`.
+    ///
+    /// # Errors
+    /// The OS refused a thread.
+    fn spawn(&self, body: Box<dyn FnOnce() + Send>) -> Result<Self::Thread, SpawnError>;
+
+    /// Waits up to `timeout_ns` for `thread` to end.
+    ///
+    /// # Errors
+    /// Gives the thread back if it is still running.
+    fn join(&self, thread: Self::Thread, timeout_ns: u64) -> Result<(), Self::Thread>;
+
+    /// Gives up on a thread that did not end; it keeps running (or stays blocked).
+    fn abandon(&self, thread: Self::Thread);
+
+    /// A monotonic clock, in nanoseconds.
+    fn now_ns(&self) -> u64;
+
+    /// Processors scenarios can run on.
+    fn processor_count(&self) -> u32;
+
+    /// Lets other threads run (polling loops call it).
+    fn yield_now(&self);
+
+    /// Whether normal kernel APCs are disabled on the calling thread (a critical region).
+    fn apcs_disabled(&self) -> bool;
+
+    /// Runs `visitor` with a fresh lock of `kind`, or `None` if this host has no such lock.
+    /// The default offers our push lock only.
+    fn with_lock<V: LockVisitor>(&self, kind: LockKind, visitor: V) -> Option<V::Output> {
+        (kind == LockKind::PushLock)
+            .then(|| visitor.visit(Arc::new(RawPushLock::<Self::Platform>::new())))
+    }
+
+    /// Every lock kind [`with_lock`](Self::with_lock) accepts.
+    fn lock_kinds(&self) -> &'static [LockKind] {
+        &[LockKind::PushLock]
+    }
+
+    /// The filter's counters, if this host is a file-system filter.
+    fn filter_stats(&self) -> Option<FilterStats> {
+        None
+    }
+}
+
+/// The OS could not start a thread.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SpawnError;
+
+/// Counters of the driver's file-system filter, reported by `Stats`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FilterStats {
+    /// `IRP_MJ_CREATE` operations seen.
+    pub creates_seen: u64,
+    /// Creates by a process in the policy set.
+    pub creates_matched: u64,
+    /// Updates of the policy set.
+    pub policy_updates: u64,
+    /// Processes in the policy set.
+    pub policy_size: u32,
+}
+
+/// A reader-writer lock a workload can run against.
+pub trait TestLock: Send + Sync + 'static {
+    /// Runs `f` holding the lock exclusively.
+    fn exclusive<R>(&self, f: impl FnOnce() -> R) -> R;
+
+    /// Runs `f` holding the lock shared.
+    fn shared<R>(&self, f: impl FnOnce() -> R) -> R;
+
+    /// The lock word, for reports, where the lock has one to show.
+    fn word(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// Something to do with a lock whose type only the host knows.
+pub trait LockVisitor {
+    /// What the visit produces.
+    type Output;
+
+    /// Called once with the lock.
+    fn visit<L: TestLock>(self, lock: Arc<L>) -> Self::Output;
+}
+
+impl<P: Platform> TestLock for RawPushLock<P> {
+    fn exclusive<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.lock_exclusive();
+        let result = f();
+        // SAFETY: acquired exclusively just above.
+        unsafe { self.unlock_exclusive() };
+        result
+    }
+
+    fn shared<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.lock_shared();
+        let result = f();
+        // SAFETY: acquired shared just above.
+        unsafe { self.unlock_shared() };
+        result
+    }
+
+    fn word(&self) -> Option<usize> {
+        Some(self.word().0)
+    }
+}

@@ -1,0 +1,530 @@
+//! The conformance scenarios of PUSHLOCK.md §5 (and contract 4), on any host.
+//!
+//! Scenarios that queue waiters observe the queue white-box: before starting the next actor they
+//! wait until the word shows a new newest wait block with `Waiting` set and `Waking` clear. Some
+//! ideas follow the `ReactOS` kmtest `ExPushLock.c` (MIT); the code is ours.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
+
+use pushlock::nt;
+use pushlock_protocol::{Phase, Role};
+
+use crate::engine::{Ctx, Failure, Gate};
+use crate::host::Host;
+
+type Outcome = Result<(), Failure>;
+
+/// Long enough for a wrong wake-up to happen before a check looks (20 ms).
+const SETTLE_NS: u64 = 20_000_000;
+
+/// Repetitions and iteration counts, cut down under Miri (which runs ~1000x slower).
+const fn scaled(count: u64) -> u64 {
+    if cfg!(miri) {
+        if count > 4 { 4 } else { count }
+    } else {
+        count
+    }
+}
+
+/// The encodings a debugger reads: X → `0x1`, k readers → `0x1 + k*0x10`, back to 0, through the
+/// mode-specific and the mode-agnostic releases.
+pub fn uncontended_encodings<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
+    let main = ctx.actor("main", Role::Mixed);
+    let lock = ctx.lock.clone();
+    for mode_agnostic in [false, true] {
+        main.lock_exclusive(&lock);
+        ctx.check(lock.word().0 == 0x1, || {
+            String::from("exclusive is not 0x1")
+        })?;
+        // SAFETY: held exclusively by this thread.
+        unsafe { main.release_exclusive(&lock, mode_agnostic) };
+        ctx.check(lock.word().0 == 0, || {
+            String::from("not 0 after the release")
+        })?;
+        for k in 1..=5_usize {
+            main.lock_shared(&lock);
+            let expected = (k << 4) | 0x1;
+            ctx.check(lock.word().0 == expected, || {
+                format!("{k} shares: expected {expected:#x}")
+            })?;
+        }
+        for k in (0..5_usize).rev() {
+            // SAFETY: one of the shares taken above.
+            unsafe { main.release_shared(&lock, mode_agnostic) };
+            let expected = if k == 0 { 0 } else { (k << 4) | 0x1 };
+            ctx.check(lock.word().0 == expected, || {
+                format!("down to {k}: expected {expected:#x}")
+            })?;
+        }
+    }
+    Ok(())
+}
+
+/// try-S and try-X against another thread's X, against shares released one by one, and free.
+pub fn try_matrix<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
+    let lock = ctx.lock.clone();
+    let try_both = || (try_shared(&lock), try_exclusive(&lock));
+    ctx.check(try_both() == (true, true), || {
+        String::from("free: both tries must succeed")
+    })?;
+
+    let release = Gate::default();
+    let gate = release.clone();
+    let owner = ctx.spawn("owner-X", Role::Writer, move |env, lock, me| {
+        me.lock_exclusive(lock);
+        env.wait_until(|| gate.is_open());
+        // SAFETY: held exclusively by this thread.
+        unsafe { me.release_exclusive(lock, false) };
+    })?;
+    ctx.wait_phase(&owner, Phase::HoldsExclusive)?;
+    ctx.check(try_both() == (false, false), || {
+        String::from("held X: both tries must fail")
+    })?;
+    release.open();
+    ctx.wait_phase(&owner, Phase::Finished)?;
+
+    let gates: Vec<Gate> = (0..3).map(|_| Gate::default()).collect();
+    let mut readers = Vec::new();
+    for (name, gate) in ["reader-0", "reader-1", "reader-2"].into_iter().zip(&gates) {
+        let gate = gate.clone();
+        readers.push(ctx.spawn(name, Role::Reader, move |env, lock, me| {
+            me.lock_shared(lock);
+            env.wait_until(|| gate.is_open());
+            // SAFETY: a share held by this thread.
+            unsafe { me.release_shared(lock, false) };
+        })?);
+    }
+    for reader in &readers {
+        ctx.wait_phase(reader, Phase::HoldsShared)?;
+    }
+    for (gate, reader) in gates.iter().zip(&readers) {
+        ctx.check(try_both() == (true, false), || {
+            String::from("held S: try-S only")
+        })?;
+        gate.open();
+        ctx.wait_phase(reader, Phase::Finished)?;
+    }
+    ctx.check(try_both() == (true, true), || {
+        String::from("released: both tries must succeed")
+    })
+}
+
+/// Tries a shared acquisition and gives it straight back.
+fn try_shared<P: pushlock::Platform>(lock: &pushlock::RawPushLock<P>) -> bool {
+    let taken = lock.try_lock_shared();
+    if taken {
+        // SAFETY: just acquired.
+        unsafe { lock.unlock_shared() };
+    }
+    taken
+}
+
+/// Tries an exclusive acquisition and gives it straight back.
+fn try_exclusive<P: pushlock::Platform>(lock: &pushlock::RawPushLock<P>) -> bool {
+    let taken = lock.try_lock_exclusive();
+    if taken {
+        // SAFETY: just acquired.
+        unsafe { lock.unlock_exclusive() };
+    }
+    taken
+}
+
+/// Main holds X; E1 (X), then S1, S2 (S) queue; main releases: only E1 gets in; after E1, S1 and
+/// S2 hold together.
+pub fn oldest_writer_woken_alone<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
+    for _ in 0..scaled(20) {
+        let main = ctx.actor("main", Role::Writer);
+        let lock = ctx.lock.clone();
+        main.lock_exclusive(&lock);
+        let e1_release = Gate::default();
+        let gate = e1_release.clone();
+        let e1 = ctx.spawn("E1", Role::Writer, move |env, lock, me| {
+            me.lock_exclusive(lock);
+            env.wait_until(|| gate.is_open());
+            // SAFETY: held exclusively by this thread.
+            unsafe { me.release_exclusive(lock, false) };
+        })?;
+        let mut newest = ctx.wait_queued(None)?.newest_waiter();
+        let together = Arc::new(AtomicUsize::new(0));
+        let mut readers = Vec::new();
+        for name in ["S1", "S2"] {
+            let together = together.clone();
+            readers.push(ctx.spawn(name, Role::Reader, move |env, lock, me| {
+                me.lock_shared(lock);
+                together.fetch_add(1, SeqCst);
+                if !env.wait_until(|| together.load(SeqCst) >= 2) {
+                    env.fail(String::from("the other reader never got in"));
+                }
+                // SAFETY: a share held by this thread.
+                unsafe { me.release_shared(lock, false) };
+            })?);
+            newest = ctx.wait_queued(newest)?.newest_waiter();
+        }
+        // SAFETY: held exclusively by this thread since the start of the round.
+        unsafe { main.release_exclusive(&lock, false) };
+        ctx.wait_phase(&e1, Phase::HoldsExclusive)?;
+        ctx.pause(SETTLE_NS / 4);
+        for reader in &readers {
+            ctx.check(reader.phase() == Phase::WantsShared, || {
+                format!("{} was let in with E1", reader.name)
+            })?;
+        }
+        e1_release.open();
+        for reader in &readers {
+            ctx.wait_phase(reader, Phase::Finished)?;
+            ctx.check(reader.last_grant() > e1.last_grant(), || {
+                String::from("E1 must be first")
+            })?;
+        }
+        ctx.next_round()?;
+    }
+    Ok(())
+}
+
+/// Main holds S three times; E (X) queues (`MultipleShared`, count 3 in its block); R (S)
+/// queues behind; E gets in only after the third release, R after E.
+pub fn shared_owner_drain<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
+    let main = ctx.actor("main", Role::Reader);
+    let lock = ctx.lock.clone();
+    for _ in 0..3 {
+        main.lock_shared(&lock);
+    }
+    let e = ctx.spawn("E", Role::Writer, |_, lock, me| {
+        me.lock_exclusive(lock);
+        // SAFETY: held exclusively by this thread.
+        unsafe { me.release_exclusive(lock, false) };
+    })?;
+    let word = ctx.wait_queued(None)?;
+    ctx.check(word.is_multiple_shared() && word.is_locked(), || {
+        String::from("no MultipleShared")
+    })?;
+    let r = ctx.spawn("R", Role::Reader, |_, lock, me| {
+        me.lock_shared(lock);
+        // SAFETY: a share held by this thread.
+        unsafe { me.release_shared(lock, false) };
+    })?;
+    ctx.wait_queued(word.newest_waiter())?;
+    for left in (0..3).rev() {
+        // SAFETY: one of main's three shares.
+        unsafe { main.release_shared(&lock, false) };
+        if left > 0 {
+            ctx.pause(SETTLE_NS);
+            ctx.check(e.acquisitions() == 0, || {
+                format!("E got in with {left} shares left")
+            })?;
+            ctx.check(r.acquisitions() == 0, || String::from("R overtook E"))?;
+        }
+    }
+    ctx.wait_phase(&r, Phase::Finished)?;
+    ctx.check(e.last_grant() < r.last_grant(), || {
+        String::from("E must get the lock before R")
+    })
+}
+
+/// T1 holds S, T2 queues X, T3 asks S: T3 waits (and try-S fails); T2 gets in before T3.
+pub fn writer_beats_later_reader<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
+    let release = Gate::default();
+    let gate = release.clone();
+    let t1 = ctx.spawn("T1", Role::Reader, move |env, lock, me| {
+        me.lock_shared(lock);
+        env.wait_until(|| gate.is_open());
+        // SAFETY: a share held by this thread.
+        unsafe { me.release_shared(lock, false) };
+    })?;
+    ctx.wait_phase(&t1, Phase::HoldsShared)?;
+    let t2 = ctx.spawn("T2", Role::Writer, |_, lock, me| {
+        me.lock_exclusive(lock);
+        // SAFETY: held exclusively by this thread.
+        unsafe { me.release_exclusive(lock, false) };
+    })?;
+    let word = ctx.wait_queued(None)?;
+    ctx.check(!try_shared(&ctx.lock), || {
+        String::from("try-S must fail once a writer waits")
+    })?;
+    let t3 = ctx.spawn("T3", Role::Reader, |_, lock, me| {
+        me.lock_shared(lock);
+        // SAFETY: a share held by this thread.
+        unsafe { me.release_shared(lock, false) };
+    })?;
+    ctx.wait_queued(word.newest_waiter())?;
+    ctx.check(t3.phase() == Phase::WantsShared, || {
+        String::from("T3 got in past a queued writer")
+    })?;
+    release.open();
+    ctx.wait_phase(&t3, Phase::Finished)?;
+    ctx.check(t2.last_grant() < t3.last_grant(), || {
+        String::from("T2 must get the lock before T3")
+    })
+}
+
+/// Main holds S, E1 queued, E2 released from a gate just before main releases (64 times): both
+/// get in, the word returns to 0, the release never spins.
+pub fn waiter_arrives_during_release<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
+    for _ in 0..scaled(64) {
+        let main = ctx.actor("main", Role::Reader);
+        let lock = ctx.lock.clone();
+        main.lock_shared(&lock);
+        let e1 = ctx.spawn("E1", Role::Writer, |_, lock, me| {
+            me.lock_exclusive(lock);
+            // SAFETY: held exclusively by this thread.
+            unsafe { me.release_exclusive(lock, false) };
+        })?;
+        ctx.wait_queued(None)?;
+        let go = Gate::default();
+        let gate = go.clone();
+        let e2 = ctx.spawn("E2", Role::Writer, move |env, lock, me| {
+            if env.wait_until(|| gate.is_open()) {
+                me.lock_exclusive(lock);
+                // SAFETY: held exclusively by this thread.
+                unsafe { me.release_exclusive(lock, true) };
+            }
+        })?;
+        go.open();
+        // SAFETY: main's share.
+        unsafe { main.release_shared(&lock, false) };
+        ctx.wait_phase(&e1, Phase::Finished)?;
+        ctx.wait_phase(&e2, Phase::Finished)?;
+        ctx.check(e1.acquisitions() == 1 && e2.acquisitions() == 1, || {
+            String::from("a writer missed")
+        })?;
+        ctx.next_round()?;
+    }
+    Ok(())
+}
+
+/// 6 threads (2 writers) x 2048 iterations from one start gate, alternating release kinds;
+/// writers update a three-field record, readers validate it; exact counts; word 0 at the end.
+pub fn mixed_record<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
+    const ITERATIONS: u64 = scaled(2048);
+    const MIX: u64 = 0xA5A5_5A5A_0FF1_CE00;
+    let record = Arc::new([AtomicU64::new(0), AtomicU64::new(!0), AtomicU64::new(MIX)]);
+    let start = Gate::default();
+    let mut actors = Vec::new();
+    for (index, name) in [
+        "writer-0", "writer-1", "reader-2", "reader-3", "reader-4", "reader-5",
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let (record, start) = (record.clone(), start.clone());
+        let writer = index < 2;
+        let role = if writer { Role::Writer } else { Role::Reader };
+        actors.push(ctx.spawn(name, role, move |env, lock, me| {
+            if !env.wait_until(|| start.is_open()) {
+                return;
+            }
+            for i in 0..ITERATIONS {
+                if env.stopped() {
+                    return;
+                }
+                let mode_agnostic = i % 2 == 1;
+                if writer {
+                    me.lock_exclusive(lock);
+                } else {
+                    me.lock_shared(lock);
+                }
+                let [value, complement, mixed] = &*record;
+                let seen = value.load(SeqCst);
+                env.host.yield_now();
+                if complement.load(SeqCst) != !seen || mixed.load(SeqCst) != seen ^ MIX {
+                    env.fail(format!("{} saw a torn record at {seen}", me.name));
+                }
+                if writer {
+                    let next = seen.wrapping_add(1);
+                    value.store(next, SeqCst);
+                    env.host.yield_now();
+                    complement.store(!next, SeqCst);
+                    mixed.store(next ^ MIX, SeqCst);
+                    // SAFETY: held exclusively by this thread.
+                    unsafe { me.release_exclusive(lock, mode_agnostic) };
+                } else {
+                    // SAFETY: a share held by this thread.
+                    unsafe { me.release_shared(lock, mode_agnostic) };
+                }
+            }
+        })?);
+    }
+    start.open();
+    for actor in &actors {
+        ctx.wait_phase(actor, Phase::Finished)?;
+        ctx.check(actor.acquisitions() == ITERATIONS, || {
+            format!("{} miscounted", actor.name)
+        })?;
+    }
+    let [value, _, _] = &*record;
+    let writes = value.load(SeqCst);
+    let expected = ITERATIONS.saturating_mul(2);
+    ctx.check(writes == expected, || {
+        format!("{writes} writes recorded, expected {expected}")
+    })
+}
+
+/// The `Flt*` functions hold a critical region (APCs disabled) while the lock is held, and
+/// balance it after; the `Ex*` functions leave APCs to the caller.
+pub fn flt_critical_region<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
+    let main = ctx.actor("main", Role::Mixed);
+    let host = ctx.host().clone();
+    let p = ctx.lock.as_ex_push_lock();
+    ctx.check(!host.apcs_disabled(), || {
+        String::from("APCs disabled before the test")
+    })?;
+    for shared in [false, true] {
+        if shared {
+            // SAFETY: `p` is this scenario's live lock; the release below matches.
+            unsafe { nt::FltAcquirePushLockShared::<H::Platform>(p) };
+        } else {
+            // SAFETY: as above.
+            unsafe { nt::FltAcquirePushLockExclusive::<H::Platform>(p) };
+        }
+        main.took(if shared {
+            Phase::HoldsShared
+        } else {
+            Phase::HoldsExclusive
+        });
+        ctx.check(host.apcs_disabled(), || {
+            String::from("Flt acquire did not disable APCs")
+        })?;
+        main.released();
+        // SAFETY: acquired just above through the Flt API.
+        unsafe { nt::FltReleasePushLock::<H::Platform>(p) };
+        ctx.check(!host.apcs_disabled(), || {
+            String::from("FltReleasePushLock left APCs disabled")
+        })?;
+    }
+    // SAFETY: as above, through the Ex API.
+    unsafe { nt::ExAcquirePushLockExclusive::<H::Platform>(p) };
+    main.took(Phase::HoldsExclusive);
+    ctx.check(!host.apcs_disabled(), || {
+        String::from("Ex acquire touched APCs")
+    })?;
+    main.released();
+    // SAFETY: acquired just above.
+    unsafe { nt::ExReleasePushLock::<H::Platform>(p) };
+    Ok(())
+}
+
+/// The `*Ex` functions accept flags 0-3 (0x1 and 0x2 are the auto-boost flags). Other flags are
+/// a bug check in the kernel (0x152) and a panic in user mode, tested on std only.
+pub fn ex_flags_accepted<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
+    let main = ctx.actor("main", Role::Mixed);
+    let p = ctx.lock.as_ex_push_lock();
+    for flags in 0..=nt::FLT_PUSH_LOCK_VALID_FLAGS {
+        for shared in [false, true] {
+            if shared {
+                // SAFETY: `p` is this scenario's live lock; the release below matches.
+                unsafe { nt::FltAcquirePushLockSharedEx::<H::Platform>(p, flags) };
+            } else {
+                // SAFETY: as above.
+                unsafe { nt::FltAcquirePushLockExclusiveEx::<H::Platform>(p, flags) };
+            }
+            main.took(if shared {
+                Phase::HoldsShared
+            } else {
+                Phase::HoldsExclusive
+            });
+            let expected = if shared { 0x11 } else { 0x1 };
+            ctx.check(ctx.lock.word().0 == expected, || {
+                format!("flags {flags:#x}: wrong word")
+            })?;
+            main.released();
+            // SAFETY: acquired just above.
+            unsafe { nt::FltReleasePushLockEx::<H::Platform>(p, flags) };
+        }
+    }
+    Ok(())
+}
+
+/// 8 readers in a tight loop; one writer completes 1000 exclusive acquisitions.
+pub fn writer_not_starved<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
+    const WRITES: u64 = scaled(1000);
+    let stop = Gate::default();
+    for name in [
+        "reader-0", "reader-1", "reader-2", "reader-3", "reader-4", "reader-5", "reader-6",
+        "reader-7",
+    ] {
+        let stop = stop.clone();
+        ctx.spawn(name, Role::Reader, move |env, lock, me| {
+            while !stop.is_open() && !env.stopped() {
+                me.lock_shared(lock);
+                // SAFETY: a share held by this thread.
+                unsafe { me.release_shared(lock, false) };
+            }
+        })?;
+    }
+    let done = stop;
+    let writer = ctx.spawn("writer", Role::Writer, move |env, lock, me| {
+        for _ in 0..WRITES {
+            let asked = env.host.now_ns();
+            me.lock_exclusive(lock);
+            me.waited(env.host.now_ns().saturating_sub(asked));
+            // SAFETY: held exclusively by this thread.
+            unsafe { me.release_exclusive(lock, false) };
+        }
+        done.open();
+    })?;
+    ctx.wait_phase(&writer, Phase::Finished)?;
+    ctx.check(writer.acquisitions() == WRITES, || {
+        String::from("the writer miscounted")
+    })
+}
+
+/// Contract 4: readers that arrive while no writer holds or waits are all inside together.
+pub fn readers_inside_together<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
+    spawn_reader_group(ctx, &["reader-0", "reader-1", "reader-2", "reader-3"])?;
+    ctx.next_round()
+}
+
+/// Contract 4, the kernel's trap by timing: a writer releases while readers are queued and new
+/// readers arrive during the wake; all four readers are inside together, every time (200 times).
+pub fn queued_readers_released_together<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
+    for round in 0..scaled(200) {
+        let writer = ctx.actor("writer", Role::Writer);
+        let lock = ctx.lock.clone();
+        writer.lock_exclusive(&lock);
+        spawn_reader_group(ctx, &["reader-0", "reader-1", "reader-2", "reader-3"])?;
+        // Vary how many readers queue before the release and how many arrive during it.
+        for _ in 0..(round ^ ctx.seed) % 5 {
+            ctx.host().yield_now();
+        }
+        // SAFETY: held exclusively by this thread since the start of the round.
+        unsafe { writer.release_exclusive(&lock, round % 2 == 0) };
+        ctx.next_round()?;
+    }
+    Ok(())
+}
+
+/// Readers that each wait, inside the lock, until all of them are inside.
+fn spawn_reader_group<H: Host>(ctx: &mut Ctx<H>, names: &[&'static str]) -> Outcome {
+    let inside = Arc::new(AtomicUsize::new(0));
+    let group = names.len();
+    for &name in names {
+        let inside = inside.clone();
+        ctx.spawn(name, Role::Reader, move |env, lock, me| {
+            me.lock_shared(lock);
+            inside.fetch_add(1, SeqCst);
+            if !env.wait_until(|| inside.load(SeqCst) >= group) {
+                env.fail(String::from("the readers were never all inside together"));
+            }
+            // SAFETY: a share held by this thread.
+            unsafe { me.release_shared(lock, false) };
+        })?;
+    }
+    Ok(())
+}
+
+/// Exclusive is not re-entrant: the owner's own tries fail (a blocking re-acquire would hang).
+pub fn not_reentrant<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
+    let main = ctx.actor("main", Role::Writer);
+    let lock = ctx.lock.clone();
+    main.lock_exclusive(&lock);
+    let tries = (try_exclusive(&lock), try_shared(&lock));
+    // SAFETY: held exclusively by this thread.
+    unsafe { main.release_exclusive(&lock, false) };
+    ctx.check(tries == (false, false), || {
+        String::from("the owner re-acquired its own lock")
+    })
+}

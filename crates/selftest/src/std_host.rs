@@ -1,0 +1,129 @@
+//! `StdHost`: scenarios on std threads, for the harness's `sim` backend and the tests.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use std::sync::OnceLock;
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use pushlock::StdPlatform;
+use pushlock_protocol::{LockKind, PlatformKind};
+
+use crate::host::{Host, LockVisitor, SpawnError, TestLock};
+
+/// Scenarios in this process: std threads, `Instant`, and the user-mode peer locks.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StdHost;
+
+/// Every lock the sim can run workloads against.
+const LOCKS: [LockKind; 5] = [
+    LockKind::PushLock,
+    LockKind::ParkingLot,
+    LockKind::StdRwLock,
+    LockKind::Spin,
+    LockKind::Usync,
+];
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+impl Host for StdHost {
+    type Platform = StdPlatform;
+    type Thread = JoinHandle<()>;
+
+    const PLATFORM: PlatformKind = PlatformKind::Sim;
+    const VERSION: [u16; 3] = crate::VERSION;
+
+    fn spawn(&self, body: Box<dyn FnOnce() + Send>) -> Result<JoinHandle<()>, SpawnError> {
+        thread::Builder::new()
+            .name("pushlock-scenario".into())
+            .spawn(body)
+            .map_err(|_| SpawnError)
+    }
+
+    fn join(&self, thread: JoinHandle<()>, timeout_ns: u64) -> Result<(), JoinHandle<()>> {
+        let until = Instant::now().checked_add(Duration::from_nanos(timeout_ns));
+        while !thread.is_finished() {
+            if until.is_none_or(|until| Instant::now() >= until) {
+                return Err(thread);
+            }
+            thread::sleep(Duration::from_micros(100));
+        }
+        // A scenario thread that panicked has already reported through its actor state.
+        let _ = thread.join();
+        Ok(())
+    }
+
+    fn abandon(&self, thread: JoinHandle<()>) {
+        drop(thread); // detached: it stays blocked in the lock it is stuck in
+    }
+
+    fn now_ns(&self) -> u64 {
+        u64::try_from(epoch().elapsed().as_nanos()).unwrap_or(u64::MAX)
+    }
+
+    fn processor_count(&self) -> u32 {
+        thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+    }
+
+    fn yield_now(&self) {
+        thread::yield_now();
+    }
+
+    fn apcs_disabled(&self) -> bool {
+        StdPlatform::critical_region_depth() > 0
+    }
+
+    fn with_lock<V: LockVisitor>(&self, kind: LockKind, visitor: V) -> Option<V::Output> {
+        Some(match kind {
+            LockKind::PushLock => {
+                visitor.visit(Arc::new(pushlock::RawPushLock::<StdPlatform>::new()))
+            }
+            LockKind::ParkingLot => visitor.visit(Arc::new(parking_lot::RwLock::new(()))),
+            LockKind::StdRwLock => visitor.visit(Arc::new(std::sync::RwLock::new(()))),
+            LockKind::Spin => visitor.visit(Arc::new(spin::RwLock::new(()))),
+            LockKind::Usync => visitor.visit(Arc::new(usync::RwLock::new(()))),
+            LockKind::KernelPushLock | LockKind::EResource => return None,
+        })
+    }
+
+    fn lock_kinds(&self) -> &'static [LockKind] {
+        &LOCKS
+    }
+}
+
+macro_rules! guard_test_lock {
+    ($($lock:ty),* $(,)?) => {$(
+        impl TestLock for $lock {
+            fn exclusive<R>(&self, f: impl FnOnce() -> R) -> R {
+                let _guard = self.write();
+                f()
+            }
+
+            fn shared<R>(&self, f: impl FnOnce() -> R) -> R {
+                let _guard = self.read();
+                f()
+            }
+        }
+    )*};
+}
+
+guard_test_lock!(parking_lot::RwLock<()>, spin::RwLock<()>, usync::RwLock<()>);
+
+impl TestLock for std::sync::RwLock<()> {
+    fn exclusive<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guard = self
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f()
+    }
+
+    fn shared<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guard = self
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f()
+    }
+}
