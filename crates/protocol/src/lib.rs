@@ -51,6 +51,8 @@ pub const MAGIC: u32 = u32::from_le_bytes(*b"PLCK");
 pub const VERSION: u16 = 1;
 /// Set in a reply's `command`.
 pub const REPLY: u16 = 0x8000;
+/// The driver's Filter Manager communication port.
+pub const PORT_NAME: &str = "\\PushLockPort";
 
 /// The bounds every server enforces (`STATUS_INVALID_PARAMETER` beyond them).
 pub mod limits {

@@ -214,7 +214,7 @@ impl Entry {
     }
 
     /// Runs a conformance entry within `time_limit_ns` (workload entries report a failure: the
-    /// server runs those through [`crate::workload`]).
+    /// server runs those through the workload engine).
     pub fn run_conformance<H: Host>(&self, host: &H, time_limit_ns: u64, seed: u64) -> Report {
         let mut ctx = Ctx::new(host, time_limit_ns, seed);
         let result = match self.what {

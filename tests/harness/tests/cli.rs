@@ -1,0 +1,148 @@
+//! The harness as users run it: exit statuses, JSON that parses, files that appear.
+
+use std::process::{Command, Output};
+
+fn harness(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_pushlock-harness"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn json(args: &[&str]) -> serde_json::Value {
+    let output = harness(args);
+    assert!(
+        output.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
+}
+
+#[test]
+fn auto_falls_back_to_the_sim_with_a_notice() {
+    let output = harness(&["info"]);
+    assert!(output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if !cfg!(windows) {
+        assert!(
+            stderr.contains("running the scenarios in-process (sim)"),
+            "{stderr}"
+        );
+    }
+    assert!(String::from_utf8_lossy(&output.stdout).contains("sim (in-process"));
+}
+
+#[test]
+fn the_suite_passes_and_says_so() {
+    let results = json(&["--backend", "sim", "--json", "suite"]);
+    let results = results.as_array().unwrap();
+    assert_eq!(results.len(), 13);
+    assert!(
+        results.iter().all(|r| r["outcome"] == "passed"),
+        "{results:#?}"
+    );
+}
+
+#[test]
+fn list_names_every_scenario() {
+    let entries = json(&["--backend", "sim", "--json", "list"]);
+    let names: Vec<_> = entries
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"queued-readers-together") && names.contains(&"bench"),
+        "{names:?}"
+    );
+}
+
+#[test]
+fn a_workload_run_reports_its_threads() {
+    let run = json(&[
+        "--backend",
+        "sim",
+        "--json",
+        "run",
+        "stress",
+        "--lock",
+        "parking_lot",
+        "--threads",
+        "3",
+        "--iterations",
+        "200",
+        "--write-pct",
+        "50",
+    ]);
+    assert_eq!(run["outcome"], "passed");
+    assert_eq!(run["lock"], "parking_lot");
+    assert_eq!(run["threads"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        run["shared"].as_u64().unwrap() + run["exclusive"].as_u64().unwrap(),
+        600
+    );
+}
+
+#[test]
+fn bad_requests_fail_with_the_status_name() {
+    let unknown = harness(&["--backend", "sim", "run", "no-such-scenario"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no scenario"));
+
+    let conformance_with_threads =
+        harness(&["--backend", "sim", "run", "encodings", "--lock", "std"]);
+    assert_eq!(conformance_with_threads.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&conformance_with_threads.stderr).contains("STATUS_NOT_SUPPORTED")
+    );
+
+    let raw = harness(&[
+        "--backend",
+        "sim",
+        "raw",
+        "504c434b 0100 0400 1900 0000 00000000 0100000000000000",
+    ]);
+    assert_eq!(raw.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&raw.stdout).contains("STATUS_INFO_LENGTH_MISMATCH"));
+}
+
+#[test]
+fn bench_writes_a_table_a_csv_and_a_plot() {
+    let dir = std::env::temp_dir().join(format!("pushlock-bench-{}", std::process::id()));
+    let (csv, svg) = (dir.join("cells.csv"), dir.join("plot.svg"));
+    let output = harness(&[
+        "--backend",
+        "sim",
+        "bench",
+        "--locks",
+        "pushlock,std",
+        "--threads",
+        "1,2",
+        "--write-pct",
+        "0,50",
+        "--seconds",
+        "0.05",
+        "--flood-readers",
+        "2",
+        "--csv",
+        csv.to_str().unwrap(),
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("| pushlock") && stdout.contains("longest writer wait"),
+        "{stdout}"
+    );
+    let rows = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(rows.lines().count(), 1 + 2 * 2 * 2, "{rows}");
+    assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+    std::fs::remove_dir_all(dir).unwrap();
+}
