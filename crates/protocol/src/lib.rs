@@ -12,6 +12,7 @@
 //! | `ListScenarios` (2) | [`ListRequest`] | [`ListReply`] + `count` × [`ScenarioInfo`] |
 //! | `RunScenario` (3) | [`RunRequest`] | [`RunReply`] + `threads` × [`ThreadReport`] |
 //! | `Stats` (4) | none | [`StatsReply`] |
+//! | `SetPolicy` (5) | [`PolicyRequest`] | none |
 //!
 //! A reply's header carries the request's command with [`REPLY`] set, and the request's id.
 //!
@@ -37,8 +38,8 @@ pub mod status;
 mod writer;
 
 pub use messages::{
-    HelloReply, Limits, ListReply, ListRequest, RunReply, RunRequest, ScenarioInfo, StatsReply,
-    ThreadReport,
+    HelloReply, Limits, ListReply, ListRequest, PolicyRequest, RunReply, RunRequest, ScenarioInfo,
+    StatsReply, ThreadReport,
 };
 pub use parse::{ProtocolError, Request, parse_reply, parse_request};
 pub use writer::MessageWriter;
@@ -66,6 +67,8 @@ pub mod limits {
     pub const MAX_ITERATIONS: u64 = 1 << 40;
     /// Write share of a workload, in thousandths.
     pub const MAX_WRITE_PERMILLE: u16 = 1000;
+    /// Process ids in the filter's policy set.
+    pub const MAX_POLICY_PIDS: u32 = 64;
 }
 
 /// The header in front of every message (24 bytes).
@@ -101,6 +104,8 @@ pub enum Command {
     RunScenario = 3,
     /// The server's counters.
     Stats = 4,
+    /// Replace the filter's policy: the process ids whose creates it counts.
+    SetPolicy = 5,
 }
 
 impl Command {
@@ -112,6 +117,7 @@ impl Command {
             2 => Some(Self::ListScenarios),
             3 => Some(Self::RunScenario),
             4 => Some(Self::Stats),
+            5 => Some(Self::SetPolicy),
             _ => None,
         }
     }

@@ -168,6 +168,28 @@ pub struct ThreadReport {
     pub reserved: [u8; 6],
 }
 
+/// Request to replace the filter's policy set (264 bytes).
+#[derive(Clone, Copy, Debug, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct PolicyRequest {
+    /// Entries of `pids` in use (0 clears the set; at most 64).
+    pub count: U32,
+    /// Reserved, zero.
+    pub reserved: U32,
+    /// Process ids; entries past `count` must be zero.
+    pub pids: [U32; 64],
+}
+
+impl Default for PolicyRequest {
+    fn default() -> Self {
+        Self {
+            count: U32::new(0),
+            reserved: U32::new(0),
+            pids: [U32::new(0); 64],
+        }
+    }
+}
+
 /// Reply to `Stats`: the server's counters since it started.
 #[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]

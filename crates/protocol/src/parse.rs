@@ -2,7 +2,9 @@
 
 use zerocopy::FromBytes;
 
-use crate::{Command, Header, ListRequest, MAGIC, REPLY, RunRequest, VERSION, status};
+use crate::{
+    Command, Header, ListRequest, MAGIC, PolicyRequest, REPLY, RunRequest, VERSION, status,
+};
 
 /// A well-formed request.
 #[derive(Clone, Copy, Debug)]
@@ -15,6 +17,8 @@ pub enum Request<'a> {
     Run(&'a RunRequest),
     /// `Stats`.
     Stats,
+    /// `SetPolicy`: the process ids in use (validated: at most 64, unused entries zero).
+    SetPolicy(&'a PolicyRequest),
 }
 
 /// Why bytes are not a well-formed message.
@@ -34,6 +38,8 @@ pub enum ProtocolError {
     Version,
     /// The command is not one this version knows.
     UnknownCommand,
+    /// A count beyond what the payload can hold.
+    OutOfRange,
     /// A reply that does not answer the request it was read for.
     NotTheReply,
 }
@@ -46,7 +52,9 @@ impl ProtocolError {
             Self::Truncated | Self::LengthMismatch | Self::PayloadSize => {
                 status::INFO_LENGTH_MISMATCH
             }
-            Self::BadMagic | Self::ReservedSet | Self::NotTheReply => status::INVALID_PARAMETER,
+            Self::BadMagic | Self::ReservedSet | Self::OutOfRange | Self::NotTheReply => {
+                status::INVALID_PARAMETER
+            }
             Self::Version => status::REVISION_MISMATCH,
             Self::UnknownCommand => status::INVALID_DEVICE_REQUEST,
         }
@@ -78,6 +86,18 @@ pub fn parse_request(input: &[u8]) -> Result<(&Header, Request<'_>), ProtocolErr
                 RunRequest::ref_from_bytes(payload).map_err(|_| ProtocolError::PayloadSize)?;
             reserved_zero(u32::from(run.reserved.get()) | run.flags.get())?;
             Request::Run(run)
+        }
+        Command::SetPolicy => {
+            let policy =
+                PolicyRequest::ref_from_bytes(payload).map_err(|_| ProtocolError::PayloadSize)?;
+            reserved_zero(policy.reserved.get())?;
+            let used =
+                usize::try_from(policy.count.get()).map_err(|_| ProtocolError::OutOfRange)?;
+            let unused = policy.pids.get(used..).ok_or(ProtocolError::OutOfRange)?;
+            if unused.iter().any(|pid| pid.get() != 0) {
+                return Err(ProtocolError::ReservedSet);
+            }
+            Request::SetPolicy(policy)
         }
     };
     Ok((header, request))

@@ -37,6 +37,7 @@ fn layouts_are_fixed_and_unaligned() {
     assert_eq!(size_of::<RunReply>(), 320);
     assert_eq!(size_of::<ThreadReport>(), 32);
     assert_eq!(size_of::<StatsReply>(), 88);
+    assert_eq!(size_of::<pushlock_protocol::PolicyRequest>(), 264);
     assert_eq!(align_of::<Header>(), 1);
     assert_eq!(align_of::<RunReply>(), 1);
 }
@@ -164,6 +165,41 @@ fn every_malformed_shape_has_its_status() {
     assert_eq!(
         ProtocolError::UnknownCommand.status(),
         status::INVALID_DEVICE_REQUEST
+    );
+}
+
+#[test]
+fn a_policy_must_count_its_ids_exactly() {
+    use pushlock_protocol::PolicyRequest;
+    let mut policy = PolicyRequest {
+        count: U32::new(2),
+        ..PolicyRequest::default()
+    };
+    policy.pids[0] = U32::new(4);
+    policy.pids[1] = U32::new(1234);
+    let bytes = message(5, VERSION, policy.as_bytes());
+    let parsed = parse_request(&bytes).unwrap().1;
+    assert!(matches!(parsed, Request::SetPolicy(p) if p.count.get() == 2));
+
+    let too_many = PolicyRequest {
+        count: U32::new(65),
+        ..PolicyRequest::default()
+    };
+    let error = parse_request(&message(5, VERSION, too_many.as_bytes()))
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(error, ProtocolError::OutOfRange);
+    assert_eq!(error.status(), status::INVALID_PARAMETER);
+
+    let mut stray = policy;
+    stray.pids[2] = U32::new(9);
+    let error = parse_request(&message(5, VERSION, stray.as_bytes()))
+        .map(|_| ())
+        .unwrap_err();
+    assert_eq!(
+        error,
+        ProtocolError::ReservedSet,
+        "ids past count must be zero"
     );
 }
 

@@ -65,6 +65,15 @@ pub trait Host: Clone + Send + Sync + 'static {
     fn filter_stats(&self) -> Option<FilterStats> {
         None
     }
+
+    /// Replaces the filter's policy set.
+    ///
+    /// # Errors
+    /// An NTSTATUS; by default `STATUS_NOT_SUPPORTED` (no filter here).
+    fn set_policy(&self, pids: &[u32]) -> Result<(), i32> {
+        let _ = pids;
+        Err(pushlock_protocol::status::NOT_SUPPORTED)
+    }
 }
 
 /// The OS could not start a thread.

@@ -28,6 +28,7 @@ extern crate std;
 
 mod engine;
 mod host;
+mod policy;
 mod scenarios;
 mod server;
 #[cfg(feature = "std")]
@@ -35,6 +36,7 @@ mod std_host;
 mod workload;
 
 pub use host::{FilterStats, Host, LockVisitor, SpawnError, TestLock};
+pub use policy::Policy;
 pub use scenarios::{CATALOGUE, Entry};
 pub use server::Server;
 #[cfg(feature = "std")]

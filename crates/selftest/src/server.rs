@@ -5,9 +5,9 @@
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 
 use pushlock_protocol::{
-    HelloReply, ListReply, ListRequest, LockKind, MessageWriter, REPLY, Request, RunReply,
-    RunRequest, ScenarioInfo, ScenarioKind, StatsReply, ThreadReport, U16, U32, U64, VERSION,
-    limits, parse_request, put_text, status,
+    HelloReply, ListReply, ListRequest, LockKind, MessageWriter, PolicyRequest, REPLY, Request,
+    RunReply, RunRequest, ScenarioInfo, ScenarioKind, StatsReply, ThreadReport, U16, U32, U64,
+    VERSION, limits, parse_request, put_text, status,
 };
 
 use crate::engine::Report;
@@ -72,6 +72,7 @@ impl<H: Host> Server<H> {
                 Err(status) => (status, 0),
             },
             Request::Stats => self.stats(output, reply),
+            Request::SetPolicy(policy) => self.set_policy(policy, output, reply),
         };
         if answer.0 == status::SUCCESS {
             self.counters.messages.fetch_add(1, SeqCst);
@@ -249,6 +250,22 @@ impl<H: Host> Server<H> {
         counters
             .stuck_threads
             .fetch_add(u64::from(report.stuck_threads), SeqCst);
+    }
+
+    fn set_policy(&self, policy: &PolicyRequest, output: &mut [u8], reply: ReplyTo) -> Answer {
+        // Sized before anything changes: an empty reply still needs room for its header.
+        if output.len() < pushlock_protocol::HEADER_SIZE {
+            return (status::BUFFER_TOO_SMALL, 0);
+        }
+        let used = usize::try_from(policy.count.get()).unwrap_or(usize::MAX);
+        let mut pids = [0_u32; limits::MAX_POLICY_PIDS as usize];
+        for (slot, pid) in pids.iter_mut().zip(policy.pids.iter().take(used)) {
+            *slot = pid.get();
+        }
+        match self.host.set_policy(pids.get(..used).unwrap_or_default()) {
+            Ok(()) => write_reply(output, reply, 0, |_| {}),
+            Err(status) => (status, 0),
+        }
     }
 
     fn stats(&self, output: &mut [u8], reply: ReplyTo) -> Answer {

@@ -263,6 +263,17 @@ fn run_parameters_beyond_limits_are_rejected_and_change_nothing() {
 }
 
 #[test]
+fn the_sim_has_no_filter_policy() {
+    let server = Server::new(StdHost);
+    let policy = pushlock_protocol::PolicyRequest {
+        count: U32::new(1),
+        ..Default::default()
+    };
+    let (code, reply) = send(&server, &request(Command::SetPolicy, &policy), 256);
+    assert_eq!((code, reply.len()), (status::NOT_SUPPORTED, 0));
+}
+
+#[test]
 fn a_reply_that_does_not_fit_is_refused_before_running() {
     let server = Server::new(StdHost);
     let entry = CATALOGUE.iter().find(|e| e.name == "mixed-record").unwrap();

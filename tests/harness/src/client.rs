@@ -5,8 +5,8 @@ use std::fmt;
 
 use anyhow::{Context, Result, bail};
 use pushlock_protocol::{
-    Command, HEADER_SIZE, HelloReply, ListReply, ListRequest, MessageWriter, RunReply, RunRequest,
-    ScenarioInfo, StatsReply, ThreadReport, U32, parse_reply, status,
+    Command, HEADER_SIZE, HelloReply, ListReply, ListRequest, MessageWriter, PolicyRequest,
+    RunReply, RunRequest, ScenarioInfo, StatsReply, ThreadReport, U32, parse_reply, status,
 };
 use pushlock_selftest::{Server, StdHost};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
@@ -165,6 +165,22 @@ impl Client {
             );
         }
         Ok((head, threads.to_vec()))
+    }
+
+    /// Replaces the filter's policy set with `pids`.
+    pub fn set_policy(&self, pids: &[u32]) -> Result<()> {
+        let mut request = PolicyRequest {
+            count: U32::new(u32::try_from(pids.len())?),
+            ..PolicyRequest::default()
+        };
+        for (slot, pid) in request.pids.iter_mut().zip(pids) {
+            *slot = U32::new(*pid);
+        }
+        let payload = self.call(Command::SetPolicy, &request)?;
+        if !payload.is_empty() {
+            bail!("unexpected payload in the SetPolicy reply");
+        }
+        Ok(())
     }
 
     pub fn stats(&self) -> Result<StatsReply> {

@@ -67,6 +67,11 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The server's counters (and the filter's, from the driver).
     Stats,
+    /// Set the process ids whose creates the driver's filter counts (none: clear the set).
+    Policy {
+        /// Process ids (at most 64).
+        pids: Vec<u32>,
+    },
     /// Send raw hex bytes as a message and show the status (for debugging the protocol).
     Raw {
         /// The message, in hex (spaces allowed).
@@ -314,6 +319,10 @@ fn main() -> ExitCode {
         Command::Stress(args) => stress(&client, &out, args),
         Command::Bench(args) => bench::run(&client, &out, args),
         Command::Stats => out.stats(&client.stats()?).map(|()| true),
+        Command::Policy { pids } => {
+            client.set_policy(pids)?;
+            out.policy(pids).map(|()| true)
+        }
         Command::Raw { hex, capacity } => raw(&client, &out, hex, *capacity),
     });
     match result {

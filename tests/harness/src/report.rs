@@ -382,6 +382,20 @@ impl Output {
         })
     }
 
+    pub fn policy(&self, pids: &[u32]) -> Result<()> {
+        self.emit(&pids, || {
+            if pids.is_empty() {
+                String::from("policy cleared: no creates are counted as matched")
+            } else {
+                let list: Vec<String> = pids.iter().map(ToString::to_string).collect();
+                format!(
+                    "policy set: creates by processes {} are counted",
+                    list.join(", ")
+                )
+            }
+        })
+    }
+
     pub fn raw(&self, sent: &[u8], result: Result<(), String>, reply: &[u8]) -> Result<()> {
         #[derive(Serialize)]
         struct Raw {

@@ -1,0 +1,76 @@
+//! The filter policy on std: set semantics, counters, critical-region balance, and readers on
+//! the "I/O path" racing replacements from the "port".
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+use std::thread;
+
+use pushlock::StdPlatform;
+use pushlock_protocol::status;
+use pushlock_selftest::{FilterStats, Policy};
+
+#[test]
+fn counts_creates_by_watched_processes() {
+    let policy = Policy::<StdPlatform>::new();
+    assert!(!policy.count_create(4));
+    policy.replace(&[4, 8]).unwrap();
+    assert!(policy.count_create(4) && policy.count_create(8) && !policy.count_create(5));
+    policy.replace(&[]).unwrap();
+    assert!(!policy.count_create(4), "cleared");
+    let stats = policy.stats();
+    assert_eq!(
+        stats,
+        FilterStats {
+            creates_seen: 5,
+            creates_matched: 2,
+            policy_updates: 2,
+            policy_size: 0
+        }
+    );
+    assert_eq!(StdPlatform::critical_region_depth(), 0, "every region left");
+}
+
+#[test]
+fn more_than_64_ids_are_refused_and_change_nothing() {
+    let policy = Policy::<StdPlatform>::new();
+    policy.replace(&[7]).unwrap();
+    let too_many: Vec<u32> = (1..=65).collect();
+    assert_eq!(policy.replace(&too_many), Err(status::INVALID_PARAMETER));
+    assert!(policy.count_create(7), "the old set stays");
+    assert_eq!(policy.stats().policy_updates, 1);
+    let full: Vec<u32> = (1..=64).collect();
+    policy.replace(&full).unwrap();
+    assert!(policy.count_create(64));
+}
+
+#[test]
+fn lookups_see_whole_sets_while_the_set_is_replaced() {
+    let policy = Arc::new(Policy::<StdPlatform>::new());
+    let even: Vec<u32> = (0..64).map(|i| i * 2).collect();
+    let odd: Vec<u32> = (0..64).map(|i| i * 2 + 1).collect();
+    policy.replace(&even).unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..3)
+        .map(|_| {
+            let (policy, stop) = (policy.clone(), stop.clone());
+            thread::spawn(move || {
+                while !stop.load(SeqCst) {
+                    // Either set is whole: exactly one of 10 and 11 is in it, never both or none.
+                    assert!(
+                        policy.count_create(10) != policy.count_create(11),
+                        "a torn set"
+                    );
+                }
+            })
+        })
+        .collect();
+    for round in 0..if cfg!(miri) { 20 } else { 2000 } {
+        policy
+            .replace(if round % 2 == 0 { &odd } else { &even })
+            .unwrap();
+    }
+    stop.store(true, SeqCst);
+    for reader in readers {
+        reader.join().unwrap();
+    }
+}
