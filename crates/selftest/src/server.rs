@@ -22,7 +22,6 @@ pub struct Server<H: Host> {
     counters: Counters,
 }
 
-#[derive(Default)]
 struct Counters {
     messages: AtomicU64,
     runs: AtomicU64,
@@ -30,6 +29,19 @@ struct Counters {
     failed: AtomicU64,
     timed_out: AtomicU64,
     stuck_threads: AtomicU64,
+}
+
+impl Counters {
+    const fn new() -> Self {
+        Self {
+            messages: AtomicU64::new(0),
+            runs: AtomicU64::new(0),
+            passed: AtomicU64::new(0),
+            failed: AtomicU64::new(0),
+            timed_out: AtomicU64::new(0),
+            stuck_threads: AtomicU64::new(0),
+        }
+    }
 }
 
 /// A run request that passed validation.
@@ -45,11 +57,11 @@ type Answer = (i32, usize);
 
 impl<H: Host> Server<H> {
     /// A server running scenarios on `host`.
-    pub fn new(host: H) -> Self {
+    pub const fn new(host: H) -> Self {
         Self {
             host,
             running: AtomicBool::new(false),
-            counters: Counters::default(),
+            counters: Counters::new(),
         }
     }
 

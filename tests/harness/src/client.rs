@@ -67,7 +67,7 @@ impl std::error::Error for Refused {}
 pub struct Sim(Server<StdHost>);
 
 impl Sim {
-    pub fn new() -> Self {
+    pub const fn new() -> Self {
         Self(Server::new(StdHost))
     }
 }

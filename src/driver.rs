@@ -1,0 +1,75 @@
+//! The driver's global state: Filter Manager handles, rundown protection for callbacks in
+//! flight, the self-test server and the filter policy.
+
+use core::cell::UnsafeCell;
+use core::ffi::c_void;
+use core::ptr;
+use core::sync::atomic::AtomicPtr;
+
+use pushlock::KernelPlatform;
+use pushlock_selftest::{Policy, Server};
+
+use crate::ffi::{
+    EX_RUNDOWN_REF, ExAcquireRundownProtection, ExInitializeRundownProtection,
+    ExReleaseRundownProtection, ExWaitForRundownProtectionRelease,
+};
+use crate::host::KernelHost;
+
+/// Everything the driver keeps between callbacks.
+pub struct Driver {
+    /// `PFLT_FILTER` from `FltRegisterFilter`.
+    pub filter: AtomicPtr<c_void>,
+    /// The server port harnesses connect to.
+    pub server_port: AtomicPtr<c_void>,
+    /// The one connected client, if any (`FltCloseClientPort` takes this variable's address).
+    pub client_port: AtomicPtr<c_void>,
+    /// Message callbacks in flight; unload waits for them.
+    rundown: UnsafeCell<EX_RUNDOWN_REF>,
+    /// Answers the harness.
+    pub server: Server<KernelHost>,
+    /// The process ids whose creates the filter counts.
+    pub policy: Policy<KernelPlatform>,
+}
+
+// SAFETY: the handles are atomics; the rundown reference is only touched through the
+// executive's rundown routines, which synchronise; `Server` and `Policy` are `Sync`.
+unsafe impl Sync for Driver {}
+
+pub static DRIVER: Driver = Driver {
+    filter: AtomicPtr::new(ptr::null_mut()),
+    server_port: AtomicPtr::new(ptr::null_mut()),
+    client_port: AtomicPtr::new(ptr::null_mut()),
+    rundown: UnsafeCell::new(EX_RUNDOWN_REF { Count: 0 }),
+    server: Server::new(KernelHost),
+    policy: Policy::new(),
+};
+
+/// Proof that unload waits for the holder; released on drop.
+pub struct InFlight(());
+
+impl Driver {
+    /// Readies rundown protection (`DriverEntry`, before any callback can run).
+    pub fn init_rundown(&self) {
+        // SAFETY: a static, nonpaged reference, not yet in use.
+        unsafe { ExInitializeRundownProtection(self.rundown.get()) };
+    }
+
+    /// Registers a callback in flight, unless unload has begun.
+    pub fn enter(&self) -> Option<InFlight> {
+        // SAFETY: initialised in DriverEntry; callable at IRQL <= DISPATCH_LEVEL.
+        (unsafe { ExAcquireRundownProtection(self.rundown.get()) } != 0).then_some(InFlight(()))
+    }
+
+    /// Waits until every callback in flight has left (unload).
+    pub fn wait_for_callbacks(&self) {
+        // SAFETY: initialised in DriverEntry; called once, at PASSIVE_LEVEL.
+        unsafe { ExWaitForRundownProtectionRelease(self.rundown.get()) };
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        // SAFETY: pairs with the successful acquire that made this value.
+        unsafe { ExReleaseRundownProtection(DRIVER.rundown.get()) };
+    }
+}

@@ -1,0 +1,84 @@
+//! Loading and unloading: register with Filter Manager, open the port, start filtering, and
+//! undo exactly what was done if a step fails. Unload closes the server port first (no new
+//! connections), unregisters (which closes the client port and stops callbacks), then waits
+//! for messages in flight and for scenario threads that are still running this image's code.
+
+use core::ptr;
+use core::sync::atomic::Ordering::SeqCst;
+
+use crate::driver::DRIVER;
+use crate::ffi::{
+    FltRegisterFilter, FltStartFiltering, FltUnregisterFilter, NTSTATUS, PDRIVER_OBJECT,
+    PFLT_OBJECT, STATUS_SUCCESS, UNICODE_STRING,
+};
+use crate::{filter, host, log, port};
+
+/// The driver's entry point (`/ENTRY:DriverEntry`).
+///
+/// # Safety
+/// Called once by the I/O manager with its driver object.
+#[unsafe(export_name = "DriverEntry")]
+pub unsafe extern "system" fn driver_entry(
+    driver: PDRIVER_OBJECT,
+    _registry_path: *const UNICODE_STRING,
+) -> NTSTATUS {
+    DRIVER.init_rundown();
+    let mut filter: PFLT_OBJECT = ptr::null_mut();
+    // SAFETY: the I/O manager's driver object and a static registration with static tables.
+    let status =
+        unsafe { FltRegisterFilter(driver, &raw const filter::REGISTRATION.0, &raw mut filter) };
+    if status < 0 {
+        log::error(c"FltRegisterFilter failed", status);
+        return status;
+    }
+    DRIVER.filter.store(filter, SeqCst);
+    let status = port::open(filter);
+    if status < 0 {
+        log::error(c"FltCreateCommunicationPort failed", status);
+        // SAFETY: registered above, not started.
+        unsafe { FltUnregisterFilter(filter) };
+        return status;
+    }
+    // SAFETY: registered above.
+    let status = unsafe { FltStartFiltering(filter) };
+    if status < 0 {
+        log::error(c"FltStartFiltering failed", status);
+        port::close();
+        // SAFETY: registered above.
+        unsafe { FltUnregisterFilter(filter) };
+        return status;
+    }
+    log::info(c"loaded");
+    STATUS_SUCCESS
+}
+
+/// `FilterUnloadCallback`: always agrees to unload.
+///
+/// # Safety
+/// Called by Filter Manager at `PASSIVE_LEVEL`, once.
+pub unsafe extern "system" fn unload(_flags: u32) -> NTSTATUS {
+    port::close();
+    let filter = DRIVER.filter.swap(ptr::null_mut(), SeqCst);
+    // SAFETY: the filter DriverEntry registered, unregistered once.
+    unsafe { FltUnregisterFilter(filter) };
+    DRIVER.wait_for_callbacks();
+    host::wait_for_abandoned_threads();
+    log::info(c"unloaded");
+    STATUS_SUCCESS
+}
+
+/// Export-driver initialisation: when another driver imports the C API and the loader maps
+/// this image as a library, `DllInitialize` runs instead of `DriverEntry`. The API needs no
+/// state, so there is nothing to do.
+#[unsafe(no_mangle)]
+#[allow(clippy::missing_const_for_fn, reason = "called by the loader")]
+pub extern "system" fn DllInitialize(_registry_path: *const UNICODE_STRING) -> NTSTATUS {
+    STATUS_SUCCESS
+}
+
+/// Export-driver teardown, the counterpart of [`DllInitialize`].
+#[unsafe(no_mangle)]
+#[allow(clippy::missing_const_for_fn, reason = "called by the loader")]
+pub extern "system" fn DllUnload() -> NTSTATUS {
+    STATUS_SUCCESS
+}

@@ -1,0 +1,221 @@
+//! `KernelHost`: the self-test engine in the kernel. Scenario threads are system threads,
+//! waited on through their thread objects; the clock is the performance counter; the locks on
+//! offer are ours, the kernel's own push lock and an `ERESOURCE`.
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use core::ffi::c_void;
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicPtr, Ordering::SeqCst};
+
+use pushlock::{KernelPlatform, RawPushLock};
+use pushlock_protocol::{LockKind, PlatformKind};
+use pushlock_selftest::{FilterStats, Host, LockVisitor, SpawnError};
+
+use crate::driver::DRIVER;
+use crate::ffi::{
+    ALL_PROCESSOR_GROUPS, EXECUTIVE, HANDLE, KERNEL_MODE, KeAreApcsDisabled,
+    KeDelayExecutionThread, KeQueryActiveProcessorCountEx, KeQueryPerformanceCounter,
+    KeWaitForSingleObject, ObReferenceObjectByHandle, ObfDereferenceObject, PsCreateSystemThread,
+    PsTerminateSystemThread, STATUS_SUCCESS, SYNCHRONIZE, THREAD_ALL_ACCESS, ZwClose,
+};
+use crate::peer_locks::{OsPushLock, Resource};
+
+/// Locks the kernel host offers workloads.
+const LOCKS: [LockKind; 3] = [
+    LockKind::PushLock,
+    LockKind::KernelPushLock,
+    LockKind::EResource,
+];
+
+/// The driver's version, from Cargo.
+const VERSION: [u16; 3] = [
+    version_part(env!("CARGO_PKG_VERSION_MAJOR")),
+    version_part(env!("CARGO_PKG_VERSION_MINOR")),
+    version_part(env!("CARGO_PKG_VERSION_PATCH")),
+];
+
+const fn version_part(text: &str) -> u16 {
+    match u16::from_str_radix(text, 10) {
+        Ok(part) => part,
+        Err(_) => 0,
+    }
+}
+
+/// A referenced system-thread object.
+pub struct KernelThread(NonNull<c_void>);
+
+// SAFETY: a referenced kernel object pointer may be waited on and dereferenced from any thread.
+unsafe impl Send for KernelThread {}
+
+/// Threads that never ended (stuck in a broken lock). Unload waits for them before the image
+/// goes away; beyond this many, references are leaked and unload cannot wait for them.
+const ABANDONED_SLOTS: usize = 128;
+static ABANDONED: [AtomicPtr<c_void>; ABANDONED_SLOTS] =
+    [const { AtomicPtr::new(ptr::null_mut()) }; ABANDONED_SLOTS];
+
+/// Waits for every abandoned scenario thread to end. For unload: the threads run this image's
+/// code, so it must not be unmapped under them (a thread stuck in a broken lock keeps unload
+/// waiting; the lock is broken, and that is the honest outcome).
+pub fn wait_for_abandoned_threads() {
+    for slot in &ABANDONED {
+        let object = slot.swap(ptr::null_mut(), SeqCst);
+        if !object.is_null() {
+            // SAFETY: a referenced thread object; no timeout (null) waits until it ends.
+            unsafe { KeWaitForSingleObject(object, EXECUTIVE, KERNEL_MODE, 0, ptr::null()) };
+            // SAFETY: drops the reference `spawn` took.
+            unsafe { ObfDereferenceObject(object) };
+        }
+    }
+}
+
+/// Where scenarios run in the kernel.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KernelHost;
+
+/// The body a system thread runs, as a thin pointer.
+type Body = Box<dyn FnOnce() + Send>;
+
+unsafe extern "system" fn thread_start(context: *mut c_void) {
+    // SAFETY: `spawn` leaked a `Box<Body>` into `context`; it is taken back exactly once, here.
+    let body = unsafe { Box::from_raw(context.cast::<Body>()) };
+    body();
+    // SAFETY: a system thread ends itself; nothing of this thread is used afterwards.
+    unsafe { PsTerminateSystemThread(STATUS_SUCCESS) };
+}
+
+impl Host for KernelHost {
+    type Platform = KernelPlatform;
+    type Thread = KernelThread;
+
+    const PLATFORM: PlatformKind = PlatformKind::Kernel;
+    const VERSION: [u16; 3] = VERSION;
+
+    fn spawn(&self, body: Body) -> Result<KernelThread, SpawnError> {
+        let context = Box::into_raw(Box::new(body)).cast::<c_void>();
+        let mut handle: HANDLE = ptr::null_mut();
+        // SAFETY: out-pointer valid; no attributes, process or client id; `thread_start` takes
+        // ownership of `context` if the thread starts.
+        let status = unsafe {
+            PsCreateSystemThread(
+                &raw mut handle,
+                THREAD_ALL_ACCESS,
+                ptr::null(),
+                ptr::null_mut(),
+                ptr::null_mut(),
+                thread_start,
+                context,
+            )
+        };
+        if status < 0 {
+            // SAFETY: no thread took `context`: take it back and drop it.
+            drop(unsafe { Box::from_raw(context.cast::<Body>()) });
+            return Err(SpawnError);
+        }
+        let mut object: *mut c_void = ptr::null_mut();
+        // SAFETY: a kernel handle just returned; kernel mode needs no object type check.
+        let status = unsafe {
+            ObReferenceObjectByHandle(
+                handle,
+                SYNCHRONIZE,
+                ptr::null_mut(),
+                KERNEL_MODE,
+                &raw mut object,
+                ptr::null_mut(),
+            )
+        };
+        // SAFETY: the handle is ours; the object (if referenced) outlives it.
+        unsafe { ZwClose(handle) };
+        // The thread runs either way; without a reference the engine cannot wait for it, and
+        // stops the run instead, which makes the thread end soon.
+        NonNull::new(object)
+            .filter(|_| status >= 0)
+            .map(KernelThread)
+            .ok_or(SpawnError)
+    }
+
+    fn join(&self, thread: KernelThread, timeout_ns: u64) -> Result<(), KernelThread> {
+        // Relative timeouts are negative, in 100 ns units.
+        let ticks = i64::try_from(timeout_ns / 100).unwrap_or(i64::MAX).max(1);
+        let timeout = ticks.saturating_neg();
+        // SAFETY: a referenced thread object and a valid timeout.
+        let status = unsafe {
+            KeWaitForSingleObject(
+                thread.0.as_ptr(),
+                EXECUTIVE,
+                KERNEL_MODE,
+                0,
+                &raw const timeout,
+            )
+        };
+        if status != STATUS_SUCCESS {
+            return Err(thread);
+        }
+        // SAFETY: drops the reference `spawn` took; the thread has ended.
+        unsafe { ObfDereferenceObject(thread.0.as_ptr()) };
+        Ok(())
+    }
+
+    fn abandon(&self, thread: KernelThread) {
+        let object = thread.0.as_ptr();
+        let parked = ABANDONED.iter().any(|slot| {
+            slot.compare_exchange(ptr::null_mut(), object, SeqCst, SeqCst)
+                .is_ok()
+        });
+        if !parked {
+            crate::log::error(c"more stuck scenario threads than unload can wait for", 0);
+        }
+    }
+
+    fn now_ns(&self) -> u64 {
+        let mut frequency = 0_i64;
+        // SAFETY: callable at any IRQL; the out-pointer is valid.
+        let counter = unsafe { KeQueryPerformanceCounter(&raw mut frequency) };
+        let counter = u128::try_from(counter).unwrap_or(0);
+        let frequency = u128::try_from(frequency).unwrap_or(1).max(1);
+        let ns = counter
+            .saturating_mul(1_000_000_000)
+            .checked_div(frequency)
+            .unwrap_or(0);
+        u64::try_from(ns).unwrap_or(u64::MAX)
+    }
+
+    fn processor_count(&self) -> u32 {
+        // SAFETY: callable at any IRQL.
+        unsafe { KeQueryActiveProcessorCountEx(ALL_PROCESSOR_GROUPS) }
+    }
+
+    fn yield_now(&self) {
+        let zero = 0_i64;
+        // SAFETY: a zero relative interval: give up the rest of the quantum to ready threads.
+        unsafe { KeDelayExecutionThread(KERNEL_MODE, 0, &raw const zero) };
+    }
+
+    fn apcs_disabled(&self) -> bool {
+        // SAFETY: callable at IRQL <= DISPATCH_LEVEL.
+        unsafe { KeAreApcsDisabled() != 0 }
+    }
+
+    fn with_lock<V: LockVisitor>(&self, kind: LockKind, visitor: V) -> Option<V::Output> {
+        match kind {
+            LockKind::PushLock => {
+                Some(visitor.visit(Arc::new(RawPushLock::<KernelPlatform>::new())))
+            }
+            LockKind::KernelPushLock => Some(visitor.visit(OsPushLock::create())),
+            LockKind::EResource => Resource::create().map(|resource| visitor.visit(resource)),
+            LockKind::ParkingLot | LockKind::StdRwLock | LockKind::Spin | LockKind::Usync => None,
+        }
+    }
+
+    fn lock_kinds(&self) -> &'static [LockKind] {
+        &LOCKS
+    }
+
+    fn filter_stats(&self) -> Option<FilterStats> {
+        Some(DRIVER.policy.stats())
+    }
+
+    fn set_policy(&self, pids: &[u32]) -> Result<(), i32> {
+        DRIVER.policy.replace(pids)
+    }
+}

@@ -1,0 +1,193 @@
+//! The communication port harnesses connect to: administrators and SYSTEM only, one client at a
+//! time. Messages are captured into kernel memory through the SEH shim, answered by the
+//! self-test server, and the reply copied back the same way.
+
+use core::ffi::c_void;
+use core::ptr;
+use core::sync::atomic::Ordering::SeqCst;
+
+use pushlock_protocol::PORT_NAME;
+
+use crate::driver::DRIVER;
+use crate::ffi::{
+    FLT_PORT_ALL_ACCESS, FltBuildDefaultSecurityDescriptor, FltCloseClientPort,
+    FltCloseCommunicationPort, FltCreateCommunicationPort, FltFreeSecurityDescriptor, NTSTATUS,
+    OBJ_CASE_INSENSITIVE, OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES, PFLT_OBJECT, PSECURITY_DESCRIPTOR,
+    STATUS_SUCCESS, UNICODE_STRING,
+};
+use crate::user_buffer;
+
+/// Largest request the protocol has (a policy: 288 bytes), with room to grow.
+const MAX_REQUEST: usize = 4096;
+/// Largest reply worth producing (a run of 64 threads: 2.4 KiB), with room to grow.
+const MAX_REPLY: usize = 16 * 1024;
+/// `STATUS_INFO_LENGTH_MISMATCH`: what the server would answer for any longer message.
+const STATUS_INFO_LENGTH_MISMATCH: NTSTATUS = 0xC000_0004_u32.cast_signed();
+/// `STATUS_INVALID_PARAMETER`.
+const STATUS_INVALID_PARAMETER: NTSTATUS = 0xC000_000D_u32.cast_signed();
+/// `STATUS_PORT_DISCONNECTED`: the driver is unloading.
+const STATUS_PORT_DISCONNECTED: NTSTATUS = 0xC000_0037_u32.cast_signed();
+
+/// The port name in UTF-16, from the protocol crate's ASCII name (evaluated at compile time:
+/// an out-of-range index or overflow would stop the build, not run).
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    reason = "const evaluation"
+)]
+static PORT_NAME_UTF16: [u16; PORT_NAME.len()] = {
+    let mut wide = [0_u16; PORT_NAME.len()];
+    let mut i = 0;
+    while i < wide.len() {
+        assert!(PORT_NAME.as_bytes()[i].is_ascii());
+        wide[i] = PORT_NAME.as_bytes()[i] as u16;
+        i += 1;
+    }
+    wide
+};
+
+/// Bytes of the name, as a `UNICODE_STRING` counts them.
+#[allow(
+    clippy::arithmetic_side_effects,
+    clippy::cast_possible_truncation,
+    reason = "const evaluation, asserted to fit"
+)]
+const PORT_NAME_BYTES: u16 = {
+    assert!(PORT_NAME.len() * 2 <= u16::MAX as usize);
+    (PORT_NAME.len() * 2) as u16
+};
+
+/// `size_of::<OBJECT_ATTRIBUTES>()` as the structure's `Length` wants it.
+#[allow(clippy::cast_possible_truncation, reason = "48 bytes")]
+const ATTRIBUTES_SIZE: u32 = size_of::<OBJECT_ATTRIBUTES>() as u32;
+
+/// Creates the server port: default security descriptor (administrators and SYSTEM), freed
+/// right after, whatever the outcome.
+pub fn open(filter: PFLT_OBJECT) -> NTSTATUS {
+    let name = UNICODE_STRING {
+        Length: PORT_NAME_BYTES,
+        MaximumLength: PORT_NAME_BYTES,
+        Buffer: (&raw const PORT_NAME_UTF16).cast::<u16>().cast_mut(),
+    };
+    let mut descriptor: PSECURITY_DESCRIPTOR = ptr::null_mut();
+    // SAFETY: valid out-pointer; the descriptor is freed below.
+    let status =
+        unsafe { FltBuildDefaultSecurityDescriptor(&raw mut descriptor, FLT_PORT_ALL_ACCESS) };
+    if status < 0 {
+        return status;
+    }
+    let attributes = OBJECT_ATTRIBUTES {
+        Length: ATTRIBUTES_SIZE,
+        RootDirectory: ptr::null_mut(),
+        ObjectName: &raw const name,
+        Attributes: OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE,
+        SecurityDescriptor: descriptor,
+        SecurityQualityOfService: ptr::null_mut(),
+    };
+    let mut port: PFLT_OBJECT = ptr::null_mut();
+    // SAFETY: a registered filter, valid attributes naming a static string, our callbacks,
+    // one connection at most.
+    let status = unsafe {
+        FltCreateCommunicationPort(
+            filter,
+            &raw mut port,
+            &raw const attributes,
+            ptr::null_mut(),
+            on_connect,
+            on_disconnect,
+            Some(on_message),
+            1,
+        )
+    };
+    // SAFETY: built above; the port keeps its own copy.
+    unsafe { FltFreeSecurityDescriptor(descriptor) };
+    if status >= 0 {
+        DRIVER.server_port.store(port, SeqCst);
+    }
+    status
+}
+
+/// Closes the server port (unload, or a later `DriverEntry` step failing); no new connections.
+pub fn close() {
+    let port = DRIVER.server_port.swap(ptr::null_mut(), SeqCst);
+    if !port.is_null() {
+        // SAFETY: the port `open` created, closed once.
+        unsafe { FltCloseCommunicationPort(port) };
+    }
+}
+
+unsafe extern "system" fn on_connect(
+    client_port: PFLT_OBJECT,
+    _server_port_cookie: *mut c_void,
+    _context: *mut c_void,
+    _context_size: u32,
+    connection_cookie: *mut *mut c_void,
+) -> NTSTATUS {
+    DRIVER.client_port.store(client_port, SeqCst);
+    // SAFETY: Filter Manager passes a valid out-pointer.
+    unsafe { connection_cookie.write(ptr::null_mut()) };
+    STATUS_SUCCESS
+}
+
+unsafe extern "system" fn on_disconnect(_connection_cookie: *mut c_void) {
+    // SAFETY: our filter, and the address of the one client-port variable, which Filter
+    // Manager closes and sets to null.
+    unsafe { FltCloseClientPort(DRIVER.filter.load(SeqCst), DRIVER.client_port.as_ptr()) };
+}
+
+unsafe extern "system" fn on_message(
+    _port_cookie: *mut c_void,
+    input: *mut c_void,
+    input_length: u32,
+    output: *mut c_void,
+    output_length: u32,
+    returned: *mut u32,
+) -> NTSTATUS {
+    let Some(_in_flight) = DRIVER.enter() else {
+        return STATUS_PORT_DISCONNECTED;
+    };
+    if returned.is_null() {
+        return STATUS_INVALID_PARAMETER;
+    }
+    // SAFETY: Filter Manager's own out-variable.
+    unsafe { returned.write(0) };
+    // SAFETY: the buffers and lengths are Filter Manager's, passed through unchanged.
+    match unsafe { answer(input, input_length, output, output_length) } {
+        Ok((status, written)) => {
+            // SAFETY: as above.
+            unsafe { returned.write(written) };
+            status
+        }
+        Err(status) => status,
+    }
+}
+
+/// Captures the request, answers it, publishes the reply. The server sees kernel copies only.
+///
+/// # Safety
+/// The pointers and lengths are the message callback's.
+unsafe fn answer(
+    input: *mut c_void,
+    input_length: u32,
+    output: *mut c_void,
+    output_length: u32,
+) -> Result<(NTSTATUS, u32), NTSTATUS> {
+    let input_length = usize::try_from(input_length).map_err(|_| STATUS_INFO_LENGTH_MISMATCH)?;
+    if input_length > MAX_REQUEST {
+        return Err(STATUS_INFO_LENGTH_MISMATCH);
+    }
+    let input_length = if input.is_null() { 0 } else { input_length };
+    // SAFETY: a user buffer of `input_length` bytes; the shim survives it being unmapped.
+    let request = unsafe { user_buffer::capture(input, input_length) }?;
+    let capacity = if output.is_null() {
+        0
+    } else {
+        usize::try_from(output_length).unwrap_or(0).min(MAX_REPLY)
+    };
+    let mut reply = user_buffer::kernel_buffer(capacity)?;
+    let (status, written) = DRIVER.server.message(&request, &mut reply);
+    let written_bytes = reply.get(..written).ok_or(STATUS_INVALID_PARAMETER)?;
+    // SAFETY: the user output buffer holds at least `capacity >= written` bytes.
+    unsafe { user_buffer::publish(output, written_bytes) }?;
+    Ok((status, u32::try_from(written).unwrap_or(0)))
+}
