@@ -12,35 +12,8 @@ use core::cell::UnsafeCell;
 use core::ffi::c_void;
 use core::mem::MaybeUninit;
 
+use super::kernel_types::KEVENT;
 use super::{Misuse, Platform};
-
-/// `LIST_ENTRY`.
-#[repr(C)]
-pub struct LIST_ENTRY {
-    /// Next entry.
-    pub Flink: *mut Self,
-    /// Previous entry.
-    pub Blink: *mut Self,
-}
-
-/// `DISPATCHER_HEADER`, reduced to what fixes its layout (24 bytes, 8-aligned on x64): the
-/// first 32 bits are a union of type/lock fields that only the kernel interprets.
-#[repr(C)]
-pub struct DISPATCHER_HEADER {
-    /// The union `Lock` / `Type`, `Signalling`, `Size`, `Reserved1`.
-    pub Lock: i32,
-    /// Signal state.
-    pub SignalState: i32,
-    /// Threads waiting on the object.
-    pub WaitListHead: LIST_ENTRY,
-}
-
-/// `KEVENT`.
-#[repr(C)]
-pub struct KEVENT {
-    /// The dispatcher header; an event has nothing else.
-    pub Header: DISPATCHER_HEADER,
-}
 
 /// `EVENT_TYPE::NotificationEvent`: stays signalled once set (one waiter, one signal).
 const NOTIFICATION_EVENT: i32 = 0;

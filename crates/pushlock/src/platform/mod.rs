@@ -11,6 +11,8 @@ use crate::LockWord;
 
 #[cfg(all(feature = "km", windows))]
 mod kernel;
+#[cfg(all(feature = "km", windows))]
+mod kernel_types;
 #[cfg(loom)]
 mod loom_model;
 #[cfg(any(loom, feature = "std"))]
@@ -19,7 +21,9 @@ mod park;
 mod user;
 
 #[cfg(all(feature = "km", windows))]
-pub use kernel::{KEVENT, KernelPlatform};
+pub use kernel::KernelPlatform;
+#[cfg(all(feature = "km", windows))]
+pub use kernel_types::KEVENT;
 #[cfg(loom)]
 pub use loom_model::LoomPlatform;
 #[cfg(all(feature = "std", not(loom)))]
