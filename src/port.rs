@@ -164,6 +164,9 @@ unsafe extern "system" fn on_message(
 
 /// Captures the request, answers it, publishes the reply. The server sees kernel copies only.
 ///
+/// Sizes are bounded before anything is allocated. Alignment needs no check: user buffers are
+/// copied byte by byte, and every protocol type has alignment 1.
+///
 /// # Safety
 /// The pointers and lengths are the message callback's.
 unsafe fn answer(
