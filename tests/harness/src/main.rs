@@ -86,24 +86,14 @@ enum Command {
 struct RunArgs {
     /// Scenario name or id (see `list`).
     scenario: String,
-    /// Lock under test (workloads).
-    #[arg(long, default_value = "pushlock", value_parser = parse_lock)]
-    lock: LockKind,
+    #[command(flatten)]
+    workload: WorkloadArgs,
     /// Threads (workloads; default: the scenario's suggestion).
     #[arg(long)]
     threads: Option<u32>,
     /// Operations per thread (workloads; default: run for --seconds).
     #[arg(long)]
     iterations: Option<u64>,
-    /// Exclusive share of operations, in percent (workloads).
-    #[arg(long, default_value_t = 10.0)]
-    write_pct: f64,
-    /// Critical-section length in nanoseconds (workloads).
-    #[arg(long, default_value_t = 100)]
-    hold_ns: u32,
-    /// Seeds the operation mix and timing jitter.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
     /// How long a workload without --iterations runs.
     #[arg(long, default_value_t = 2.0)]
     seconds: f64,
@@ -114,16 +104,29 @@ struct RunArgs {
 
 #[derive(Args)]
 struct StressArgs {
-    #[arg(long, default_value = "pushlock", value_parser = parse_lock)]
-    lock: LockKind,
+    #[command(flatten)]
+    workload: WorkloadArgs,
+    /// Threads.
     #[arg(long, default_value_t = 8)]
     threads: u32,
+    /// How long to run.
     #[arg(long, default_value_t = 5.0)]
     seconds: f64,
+}
+
+/// What a workload runs against and how (shared by `run` and `stress`).
+#[derive(Args, Clone, Copy)]
+struct WorkloadArgs {
+    /// Lock under test.
+    #[arg(long, default_value = "pushlock", value_parser = parse_lock)]
+    lock: LockKind,
+    /// Exclusive share of operations, in percent.
     #[arg(long, default_value_t = 10.0)]
     write_pct: f64,
+    /// Critical-section length in nanoseconds.
     #[arg(long, default_value_t = 100)]
     hold_ns: u32,
+    /// Seeds the operation mix and timing jitter.
     #[arg(long, default_value_t = 1)]
     seed: u64,
 }
@@ -200,11 +203,12 @@ fn scenario(client: &Client, wanted: &str) -> Result<pushlock_protocol::Scenario
 
 fn run(client: &Client, out: &Output, args: &RunArgs) -> Result<bool> {
     let info = scenario(client, &args.scenario)?;
+    let workload = args.workload;
     let request = if info.kind == ScenarioKind::Conformance as u8 {
         RunRequest {
             scenario: info.id,
-            lock: U16::new(args.lock as u16),
-            seed: U64::new(args.seed),
+            lock: U16::new(workload.lock as u16),
+            seed: U64::new(workload.seed),
             time_limit_ms: U32::new(args.time_limit_ms.unwrap_or(30_000)),
             ..RunRequest::default()
         }
@@ -216,15 +220,15 @@ fn run(client: &Client, out: &Output, args: &RunArgs) -> Result<bool> {
         };
         RunRequest {
             scenario: info.id,
-            lock: U16::new(args.lock as u16),
+            lock: U16::new(workload.lock as u16),
             threads: U32::new(
                 args.threads
                     .unwrap_or_else(|| u32::from(info.threads.get())),
             ),
             iterations: U64::new(args.iterations.unwrap_or(0)),
-            write_permille: U16::new(permille(args.write_pct)?),
-            hold_ns: U32::new(args.hold_ns),
-            seed: U64::new(args.seed),
+            write_permille: U16::new(permille(workload.write_pct)?),
+            hold_ns: U32::new(workload.hold_ns),
+            seed: U64::new(workload.seed),
             time_limit_ms: U32::new(time_limit),
             ..RunRequest::default()
         }
@@ -265,12 +269,9 @@ fn suite(client: &Client, out: &Output, time_limit_ms: u32, seed: u64) -> Result
 fn stress(client: &Client, out: &Output, args: &StressArgs) -> Result<bool> {
     let run_args = RunArgs {
         scenario: String::from("stress"),
-        lock: args.lock,
+        workload: args.workload,
         threads: Some(args.threads),
         iterations: None,
-        write_pct: args.write_pct,
-        hold_ns: args.hold_ns,
-        seed: args.seed,
         seconds: args.seconds,
         time_limit_ms: None,
     };
