@@ -6,8 +6,7 @@
     non_camel_case_types,
     non_snake_case,
     clippy::upper_case_acronyms,
-    dead_code,
-    reason = "the WDK's own names; not every constant is used by every lane"
+    reason = "the WDK's own names"
 )]
 
 use core::ffi::c_void;
@@ -207,5 +206,3 @@ pub const DPFLTR_INFO_LEVEL: u32 = 3;
 
 /// `STATUS_SUCCESS`.
 pub const STATUS_SUCCESS: NTSTATUS = 0;
-/// `STATUS_TIMEOUT`: a wait ended by its timeout.
-pub const STATUS_TIMEOUT: NTSTATUS = 0x0000_0102;
