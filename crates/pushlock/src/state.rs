@@ -102,10 +102,13 @@ impl State {
 }
 
 impl State {
-    /// The word after one shared owner leaves a lock without waiters, or `None` if it holds no
-    /// share (free, or held exclusively).
+    /// The word after one shared owner leaves a lock without waiters, or `None` if there are
+    /// waiters (the count is not in the word) or it holds no share (free, or held exclusively).
     #[inline]
     pub fn remove_shared(self) -> Option<Self> {
+        if self.has(WAITING) {
+            return None;
+        }
         match self.shares() {
             0 => None,
             1 => Some(Self::FREE),
@@ -265,6 +268,11 @@ mod tests {
     fn only_a_share_can_be_removed() {
         assert_eq!(State::FREE.remove_shared(), None);
         assert_eq!(State::EXCLUSIVE.remove_shared(), None);
+        assert_eq!(
+            State::from_bits(0x1000 | LOCKED | WAITING).remove_shared(),
+            None,
+            "with waiters the word holds a pointer, not a count"
+        );
     }
 
     #[test]

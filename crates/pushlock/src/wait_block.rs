@@ -27,6 +27,8 @@ const EXCLUSIVE: u32 = 0x1;
 /// gets there first: the waker, if the waiter is still spinning (no signal needed), or the
 /// waiter, when it commits to sleep (then the waker must signal the event).
 const SPINNING: u32 = 0x2;
+/// The waker handed the lock over: the waiter owns it when it wakes. Set before the release.
+const OWNER: u32 = 0x4;
 
 /// One waiting thread. 16-aligned so that its address leaves the word's four flag bits free.
 #[repr(C, align(16))]
@@ -65,8 +67,13 @@ impl<P: Platform> WaitBlock<P> {
         self.last.store(ptr::from_ref(self).cast_mut(), Relaxed);
     }
 
-    fn is_exclusive(&self) -> bool {
-        self.flags.load(Relaxed) & EXCLUSIVE != 0
+    /// Whether the waiter of `block` wants the lock exclusively.
+    ///
+    /// # Safety
+    /// `block` is a published block not yet released.
+    pub unsafe fn is_exclusive(block: *const Self) -> bool {
+        // SAFETY: not released, so alive (caller).
+        unsafe { &*block }.flags.load(Relaxed) & EXCLUSIVE != 0
     }
 
     fn next(&self) -> *const Self {
@@ -107,23 +114,32 @@ impl<P: Platform> WaitBlock<P> {
     }
 
     /// Blocks until a waker releases this block: spins on the block for the platform's spin
-    /// count, then sleeps on its event.
-    pub fn wait(&self) {
+    /// count, then sleeps on its event. True if the waker handed the lock over.
+    #[must_use = "true means the lock is held"]
+    pub fn wait(&self) -> bool {
+        if !self.spin_until_released() {
+            // SAFETY: the event is ours and stays at this address until `wait` returns; no
+            // waker reads it before the RMW below publishes that we sleep.
+            unsafe { P::prepare_wait(&raw const self.event) };
+            // Release: publishes the prepared event. Acquire: if a waker beat us, we are done.
+            if self.flags.fetch_and(!SPINNING, AcqRel) & SPINNING != 0 {
+                // SAFETY: prepared above by this thread.
+                unsafe { P::wait(&raw const self.event) };
+            }
+        }
+        // Relaxed: the release was acquired above (the spin's load, the RMW or the event), and
+        // `OWNER` was set before it.
+        self.flags.load(Relaxed) & OWNER != 0
+    }
+
+    fn spin_until_released(&self) -> bool {
         for _ in 0..P::spin_count() {
             if self.flags.load(Acquire) & SPINNING == 0 {
-                return;
+                return true;
             }
             P::spin_hint();
         }
-        // SAFETY: the event is ours and stays at this address until `wait` returns; no waker
-        // reads it before the RMW below publishes that we sleep.
-        unsafe { P::prepare_wait(&raw const self.event) };
-        // Release: publishes the prepared event. Acquire: if a waker beat us, we are done.
-        if self.flags.fetch_and(!SPINNING, AcqRel) & SPINNING == 0 {
-            return;
-        }
-        // SAFETY: prepared above by this thread.
-        unsafe { P::wait(&raw const self.event) };
+        false
     }
 
     /// Releases the waiter of `block`.
@@ -142,6 +158,17 @@ impl<P: Platform> WaitBlock<P> {
         // SAFETY: the waiter committed to sleep on its prepared event and stays blocked until
         // this signal; we touch nothing afterwards.
         unsafe { P::signal(&raw const this.event) };
+    }
+
+    /// Releases the waiter of `block` as the lock's owner: the caller took the lock on its behalf.
+    ///
+    /// # Safety
+    /// As for [`release`](Self::release); the lock is held exclusively for this waiter.
+    pub unsafe fn hand_over(block: *const Self) {
+        // SAFETY: not released yet, so alive (caller).
+        unsafe { &*block }.flags.fetch_or(OWNER, Relaxed);
+        // SAFETY: forwarded from the caller.
+        unsafe { Self::release(block) };
     }
 
     /// Finds the oldest block without editing anything. For shared releasers, which do not own
@@ -187,20 +214,10 @@ impl<P: Platform> WaitBlock<P> {
         }
     }
 
-    /// Whether `oldest` must be woken alone: it wants the lock exclusively and others wait
-    /// behind it. (The kernel's policy: a lone writer, or a reader at the front, wakes everyone.)
-    ///
-    /// # Safety
-    /// As for `find_oldest`; `oldest` came from it.
-    pub unsafe fn wakes_alone(head: *const Self, oldest: *const Self) -> bool {
-        // SAFETY: `oldest` is alive (caller).
-        oldest != head && unsafe { &*oldest }.is_exclusive()
-    }
-
     /// Takes `oldest` out of the list: its newer neighbour becomes the oldest.
     ///
     /// # Safety
-    /// As for `wakes_alone`, which returned true; the caller then releases `oldest`.
+    /// As for `find_oldest`; `oldest` is exclusive and not `head`; the caller then releases it.
     pub unsafe fn detach_oldest(head: *const Self, oldest: *const Self) {
         // SAFETY: the blocks are alive until released (caller).
         let head = unsafe { &*head };

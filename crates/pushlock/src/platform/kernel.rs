@@ -75,6 +75,8 @@ pub struct KernelPlatform;
 
 /// The kernel's spin count on multiprocessors.
 const MP_SPIN_COUNT: u32 = 1024;
+/// Rounds of pausing on the lock word before queueing.
+const WORD_SPIN_ROUNDS: u32 = 6;
 
 // SAFETY: `wait` returns only once the notification event is set, which only `signal` does;
 // `signal` passes the raw pointer to `KeSetEvent` (Wait = FALSE), which does not touch the event
@@ -118,6 +120,18 @@ unsafe impl Platform for KernelPlatform {
 
     fn spin_hint() {
         core::hint::spin_loop();
+    }
+
+    fn spin_on_word(round: u32) -> bool {
+        // Exponentially longer pauses (2, 4, … 64) on multiprocessors; no yields: the kernel's
+        // own push lock never yields, and callers may be at APC_LEVEL.
+        if round >= WORD_SPIN_ROUNDS || Self::spin_count() == 0 {
+            return false;
+        }
+        for _ in 0..2_u32 << round {
+            core::hint::spin_loop();
+        }
+        true
     }
 
     fn enter_critical_region() {

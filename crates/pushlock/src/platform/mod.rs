@@ -76,6 +76,11 @@ pub unsafe trait Platform: 'static {
     /// One iteration of a spin-wait: a `pause` instruction, or a yield where spinning cannot help.
     fn spin_hint();
 
+    /// Round `round` (0, 1, …) of waiting on the lock word before queueing: back off for a while
+    /// and return true, or return false once queueing is the better bet. The lock calls it only
+    /// while nobody is queued.
+    fn spin_on_word(round: u32) -> bool;
+
     /// Disables normal kernel APCs (`KeEnterCriticalRegion`); the `Flt*` functions call it before
     /// acquiring.
     fn enter_critical_region();

@@ -16,6 +16,10 @@ std::thread_local! {
 
 /// The kernel's spin count on multiprocessors.
 const MP_SPIN_COUNT: u32 = 1024;
+/// Rounds of pausing on the lock word before queueing: 2, 4, … 64 pauses.
+const PAUSE_ROUNDS: u32 = 6;
+/// Then rounds of yielding the processor.
+const YIELD_ROUNDS: u32 = 4;
 
 impl StdPlatform {
     /// How many critical regions the calling thread is inside (what `KeEnterCriticalRegion`
@@ -49,6 +53,22 @@ unsafe impl Platform for StdPlatform {
 
     fn spin_hint() {
         core::hint::spin_loop();
+    }
+
+    fn spin_on_word(round: u32) -> bool {
+        // A few exponentially longer pauses while the owner is likely running elsewhere, then a
+        // few yields, which also let a preempted owner run where threads outnumber processors.
+        if round < PAUSE_ROUNDS && Self::spin_count() > 0 {
+            for _ in 0..2_u32 << round {
+                core::hint::spin_loop();
+            }
+            true
+        } else if round < PAUSE_ROUNDS + YIELD_ROUNDS {
+            std::thread::yield_now();
+            true
+        } else {
+            false
+        }
     }
 
     fn enter_critical_region() {
