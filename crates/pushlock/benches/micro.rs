@@ -1,23 +1,39 @@
-//! Uncontended acquire+release, shared and exclusive: the push lock next to its peers, measured in
-//! one run on one machine, with a bare atomic `fetch_add`/`fetch_sub` pair as the floor.
+//! Micro-benchmarks: the push lock next to its peers, measured in one run on one machine.
 //!
-//! `cargo bench -p pushlock --bench uncontended`
+//! - `uncontended/{exclusive,shared}`: one acquire + release, with a bare atomic
+//!   `fetch_add`/`fetch_sub` pair as the floor.
+//! - `try/{exclusive,shared}-{hit,miss}`: a try-acquire (+ release) on a free lock, and a failing
+//!   try on a lock held exclusively.
+//! - `ping-pong`: two threads hand a turn back and forth under the lock, exclusively; the time is
+//!   per round trip (two hand-offs).
+//!
+//! `cargo bench -p pushlock --bench micro`
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 
-/// One acquire + release of a lock under test, in either mode.
-trait RoundTrip: Default {
+/// What the benchmarks do to a lock under test.
+trait Lock: Default + Sync {
+    /// Acquire + release, exclusively.
     fn exclusive(&self);
+    /// Acquire + release, shared.
     fn shared(&self);
+    /// Try exclusively, and release if that worked; whether it did.
+    fn try_exclusive(&self) -> bool;
+    /// Try shared, and release if that worked; whether it did.
+    fn try_shared(&self) -> bool;
+    /// Runs `f` holding the lock exclusively.
+    fn held<R>(&self, f: impl FnOnce() -> R) -> R;
 }
 
-macro_rules! guard_round_trips {
+macro_rules! guard_locks {
     ($($lock:ty),*) => {$(
-        impl RoundTrip for $lock {
+        impl Lock for $lock {
             fn exclusive(&self) {
                 drop(self.write());
             }
@@ -25,20 +41,55 @@ macro_rules! guard_round_trips {
             fn shared(&self) {
                 drop(self.read());
             }
+
+            fn try_exclusive(&self) -> bool {
+                self.try_write().is_some()
+            }
+
+            fn try_shared(&self) -> bool {
+                self.try_read().is_some()
+            }
+
+            fn held<R>(&self, f: impl FnOnce() -> R) -> R {
+                let _guard = self.write();
+                f()
+            }
         }
     )*};
 }
 
-guard_round_trips!(
+guard_locks!(
     pushlock::RwLock<()>,
     parking_lot::RwLock<()>,
-    std::sync::RwLock<()>,
     spin::RwLock<()>,
     usync::RwLock<()>
 );
 
-/// The least any lock can do: one atomic RMW to acquire, one to release.
-impl RoundTrip for AtomicUsize {
+impl Lock for std::sync::RwLock<()> {
+    fn exclusive(&self) {
+        drop(self.write());
+    }
+
+    fn shared(&self) {
+        drop(self.read());
+    }
+
+    fn try_exclusive(&self) -> bool {
+        self.try_write().is_ok()
+    }
+
+    fn try_shared(&self) -> bool {
+        self.try_read().is_ok()
+    }
+
+    fn held<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guard = self.write();
+        f()
+    }
+}
+
+/// The least any lock can do: one atomic RMW to acquire, one to release; a try is a CAS.
+impl Lock for AtomicUsize {
     fn exclusive(&self) {
         self.fetch_add(1, Ordering::Acquire);
         self.fetch_sub(1, Ordering::Release);
@@ -47,10 +98,42 @@ impl RoundTrip for AtomicUsize {
     fn shared(&self) {
         self.exclusive();
     }
+
+    fn try_exclusive(&self) -> bool {
+        let won = self
+            .compare_exchange(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok();
+        if won {
+            self.store(0, Ordering::Release);
+        }
+        won
+    }
+
+    fn try_shared(&self) -> bool {
+        self.try_exclusive()
+    }
+
+    fn held<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.store(1, Ordering::Relaxed);
+        let result = f();
+        self.store(0, Ordering::Relaxed);
+        result
+    }
 }
 
-/// Benchmarks one round trip of a fresh `L` in the group's mode.
-fn round_trip<L: RoundTrip>(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, shared: bool) {
+/// Calls `$bench::<Lock>(group, name, args…)` for every peer, in the same order everywhere.
+macro_rules! each_peer {
+    ($bench:ident($group:expr $(, $arg:expr)*)) => {
+        $bench::<pushlock::RwLock<()>>($group, "pushlock" $(, $arg)*);
+        $bench::<parking_lot::RwLock<()>>($group, "parking_lot" $(, $arg)*);
+        $bench::<std::sync::RwLock<()>>($group, "std" $(, $arg)*);
+        $bench::<spin::RwLock<()>>($group, "spin" $(, $arg)*);
+        $bench::<usync::RwLock<()>>($group, "usync" $(, $arg)*);
+    };
+}
+
+/// One round trip of a fresh `L` in the group's mode.
+fn round_trip<L: Lock>(group: &mut BenchmarkGroup<'_, WallTime>, name: &str, shared: bool) {
     let lock = L::default();
     if shared {
         group.bench_function(name, |b| b.iter(|| black_box(&lock).shared()));
@@ -62,15 +145,97 @@ fn round_trip<L: RoundTrip>(group: &mut BenchmarkGroup<'_, WallTime>, name: &str
 fn uncontended(c: &mut Criterion) {
     for (mode, shared) in [("exclusive", false), ("shared", true)] {
         let mut group = c.benchmark_group(format!("uncontended/{mode}"));
-        round_trip::<pushlock::RwLock<()>>(&mut group, "pushlock", shared);
-        round_trip::<parking_lot::RwLock<()>>(&mut group, "parking_lot", shared);
-        round_trip::<std::sync::RwLock<()>>(&mut group, "std", shared);
-        round_trip::<spin::RwLock<()>>(&mut group, "spin", shared);
-        round_trip::<usync::RwLock<()>>(&mut group, "usync", shared);
+        each_peer!(round_trip(&mut group, shared));
         round_trip::<AtomicUsize>(&mut group, "atomic-floor", shared);
         group.finish();
     }
 }
 
-criterion_group!(benches, uncontended);
+/// A try on a free lock (`hit`: it succeeds, and is released) or on a lock held exclusively
+/// (`miss`: it fails; the benchmark fails if it does not).
+fn try_lock<L: Lock>(
+    group: &mut BenchmarkGroup<'_, WallTime>,
+    name: &str,
+    shared: bool,
+    hit: bool,
+) {
+    let lock = L::default();
+    let attempt = |lock: &L| {
+        if shared {
+            lock.try_shared()
+        } else {
+            lock.try_exclusive()
+        }
+    };
+    if hit {
+        group.bench_function(name, |b| b.iter(|| assert!(attempt(black_box(&lock)))));
+    } else {
+        lock.held(|| {
+            group.bench_function(name, |b| b.iter(|| assert!(!attempt(black_box(&lock)))));
+        });
+    }
+}
+
+fn try_locks(c: &mut Criterion) {
+    for (mode, shared) in [("exclusive", false), ("shared", true)] {
+        for (outcome, hit) in [("hit", true), ("miss", false)] {
+            let mut group = c.benchmark_group(format!("try/{mode}-{outcome}"));
+            each_peer!(try_lock(&mut group, shared, hit));
+            if hit {
+                try_lock::<AtomicUsize>(&mut group, "atomic-floor", shared, hit);
+            }
+            group.finish();
+        }
+    }
+}
+
+/// `rounds` round trips of a turn between this thread (turn 0) and a partner (turn 1), each
+/// passing it under the lock held exclusively; the time they took.
+fn ping_pong_rounds<L: Lock>(lock: &L, rounds: u64) -> Duration {
+    let turn = AtomicU8::new(0);
+    let stop = AtomicBool::new(false);
+    let ready = Barrier::new(2);
+    // Takes the turn from `from` when it is there, under the lock; the turn lives in an atomic
+    // only so that a broken lock shows up as a hang, never as undefined behaviour.
+    let pass = |from: u8| {
+        lock.held(|| {
+            let mine = turn.load(Ordering::Relaxed) == from;
+            if mine {
+                turn.store(1 - from, Ordering::Relaxed);
+            }
+            mine
+        })
+    };
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            ready.wait();
+            while !stop.load(Ordering::Relaxed) {
+                pass(1);
+            }
+        });
+        ready.wait();
+        let start = Instant::now();
+        for _ in 0..rounds {
+            while !pass(0) {}
+        }
+        let elapsed = start.elapsed();
+        stop.store(true, Ordering::Relaxed);
+        elapsed
+    })
+}
+
+fn ping_pong_lock<L: Lock>(group: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
+    let lock = L::default();
+    group.bench_function(name, |b| {
+        b.iter_custom(|rounds| ping_pong_rounds(&lock, rounds));
+    });
+}
+
+fn ping_pong(c: &mut Criterion) {
+    let mut group = c.benchmark_group("ping-pong");
+    each_peer!(ping_pong_lock(&mut group));
+    group.finish();
+}
+
+criterion_group!(benches, uncontended, try_locks, ping_pong);
 criterion_main!(benches);
