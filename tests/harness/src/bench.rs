@@ -3,15 +3,16 @@
 //! plot.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use clap::Args;
 use comfy_table::{Cell, CellAlignment};
-use pushlock_protocol::{LockKind, Outcome, RunRequest, U16, U32, U64};
+use pushlock_protocol::{LockKind, Outcome, PlatformKind, RunRequest, U16, U32, U64};
 use serde::Serialize;
 
 use crate::client::Client;
+use crate::memory::Memory;
 use crate::report::{Output, duration, per_second, table};
 
 /// Scenario ids of the two workloads the matrix uses.
@@ -24,17 +25,21 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', value_parser = crate::parse_lock)]
     locks: Vec<LockKind>,
     /// Thread counts.
-    #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 4, 8])]
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 4, 8, 16])]
     threads: Vec<u32>,
     /// Write shares, in percent.
-    #[arg(long, value_delimiter = ',', default_values_t = [0.0, 10.0, 100.0])]
+    #[arg(long, value_delimiter = ',', default_values_t = [0.0, 1.0, 10.0, 50.0, 100.0])]
     write_pct: Vec<f64>,
     /// Critical-section lengths, in nanoseconds.
-    #[arg(long, value_delimiter = ',', default_values_t = [0])]
+    #[arg(long, value_delimiter = ',', default_values_t = [0, 100])]
     hold_ns: Vec<u32>,
-    /// Measuring time per cell.
+    /// Measuring time per run.
     #[arg(long, default_value_t = 0.2)]
     seconds: f64,
+    /// Runs per cell and lock; the cell reports the run with the median throughput. The locks
+    /// take turns within each round, in a rotating order, so a noisy spell hits them all alike.
+    #[arg(long, default_value_t = 3)]
+    repeat: u32,
     /// Readers flooding the lock in the writer-wait runs (0 skips them).
     #[arg(long, default_value_t = 8)]
     flood_readers: u32,
@@ -44,6 +49,10 @@ pub struct BenchArgs {
     /// Draw throughput against threads here (SVG).
     #[arg(long, default_value = "target/pushlock-bench.svg")]
     plot: PathBuf,
+    /// Also write the results (with the command line and the machine) into this file, between
+    /// its `<!-- bench:begin -->` and `<!-- bench:end -->` markers.
+    #[arg(long)]
+    readme: Option<PathBuf>,
     #[arg(long, default_value_t = 1)]
     seed: u64,
 }
@@ -64,13 +73,15 @@ pub struct BenchCell {
     pub thread_median_ops_per_sec: f64,
 }
 
-/// The longest wait of one writer among a flood of readers.
+/// The longest wait of one writer among a flood of readers: the median and the worst of the
+/// runs' maxima.
 #[derive(Serialize)]
 pub struct WriterWait {
     pub lock: &'static str,
     pub readers: u32,
     pub writes: u64,
     pub max_writer_wait_ns: u64,
+    pub worst_writer_wait_ns: u64,
 }
 
 #[derive(Serialize)]
@@ -78,6 +89,7 @@ struct Results<'a> {
     backend: String,
     cells: &'a [BenchCell],
     writer_wait: &'a [WriterWait],
+    memory: &'a [Memory],
 }
 
 pub fn run(client: &Client, out: &Output, args: &BenchArgs) -> Result<bool> {
@@ -91,78 +103,164 @@ pub fn run(client: &Client, out: &Output, args: &BenchArgs) -> Result<bool> {
         args.locks.clone()
     };
     let time_limit = crate::millis(args.seconds)?;
-    let mut plan = Vec::new();
+    let repeat = args.repeat.max(1);
+    let mut keys = Vec::new();
     for &hold_ns in &args.hold_ns {
         for &write_pct in &args.write_pct {
             for &threads in &args.threads {
-                for &lock in &locks {
-                    plan.push((lock, threads, write_pct, hold_ns));
-                }
+                keys.push((threads, write_pct, hold_ns));
             }
         }
     }
-    let waits = if args.flood_readers == 0 {
-        0
-    } else {
-        locks.len()
-    };
-    let progress = out.progress(plan.len() + waits, "bench");
-    let mut cells = Vec::with_capacity(plan.len());
-    for (lock, threads, write_pct, hold_ns) in plan {
-        progress.set_message(format!("{} x{threads} {write_pct}% writes", lock.name()));
-        cells.push(measure(
-            client, lock, threads, write_pct, hold_ns, time_limit, args.seed,
-        )?);
-        progress.inc(1);
+    let rows_per_round = keys
+        .len()
+        .saturating_add(usize::from(args.flood_readers > 0));
+    let runs = rows_per_round
+        .saturating_mul(locks.len())
+        .saturating_mul(repeat as usize);
+    let progress = out.progress(runs, "bench");
+    // Warm-up: page in the code and wake the CPUs up before anything is measured.
+    for &lock in &locks {
+        measure(client, lock, (2, 10.0, 0), 50, args.seed)?;
     }
-    let mut writer_waits = Vec::new();
-    if args.flood_readers > 0 {
-        for &lock in &locks {
-            progress.set_message(format!("{} writer wait", lock.name()));
-            writer_waits.push(writer_wait(
-                client,
-                lock,
-                args.flood_readers,
-                time_limit,
-                args.seed,
-            )?);
-            progress.inc(1);
+    let mut runs = Vec::new();
+    let mut wait_runs = Vec::new();
+    for round in 0..repeat as usize {
+        for (index, &key) in keys.iter().enumerate() {
+            for lock in rotated(&locks, round.wrapping_add(index)) {
+                progress.set_message(format!("{} x{} {}% writes", lock.name(), key.0, key.1));
+                runs.push(measure(client, lock, key, time_limit, args.seed)?);
+                progress.inc(1);
+            }
+        }
+        if args.flood_readers > 0 {
+            for lock in rotated(&locks, round) {
+                progress.set_message(format!("{} writer wait", lock.name()));
+                wait_runs.push(writer_wait(
+                    client,
+                    lock,
+                    args.flood_readers,
+                    time_limit,
+                    args.seed,
+                )?);
+                progress.inc(1);
+            }
         }
     }
+    let cells = median_cells(runs);
+    let writer_waits = summarize_waits(&locks, &wait_runs);
     progress.finish_and_clear();
+    // Allocation counts are only seen in this process.
+    let memory = if hello.platform.get() == PlatformKind::Sim as u16 {
+        crate::memory::measure()
+    } else {
+        Vec::new()
+    };
     write_csv(&args.csv, &cells)?;
     crate::plot::draw(&args.plot, &cells)
         .with_context(|| format!("drawing {}", args.plot.display()))?;
     let all_passed = cells.iter().all(|cell| cell.outcome == "passed");
+    let tables = [
+        matrix_table(&cells, &locks),
+        writer_wait_table(&writer_waits),
+        memory_table(&memory),
+    ];
     if out.json() {
         let results = Results {
             backend: client.describe(),
             cells: &cells,
             writer_wait: &writer_waits,
+            memory: &memory,
         };
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
-        println!("{}", matrix_table(&cells, &locks));
-        if !writer_waits.is_empty() {
-            println!("\n{}", writer_wait_table(&writer_waits));
+        for table in tables.iter().filter(|table| !table.is_empty()) {
+            println!("{table}\n");
         }
         println!(
-            "\nbackend: {}; CSV: {}; plot: {}",
+            "backend: {}; CSV: {}; plot: {}",
             client.describe(),
             args.csv.display(),
             args.plot.display()
         );
     }
+    if let Some(readme) = &args.readme {
+        write_readme(readme, client, args, &tables)?;
+    }
     Ok(all_passed)
 }
 
-/// One cell: a `bench` run of `lock` for `time_limit` milliseconds.
+/// The results, the command that produced them and the machine, into the README's section.
+fn write_readme(readme: &Path, client: &Client, args: &BenchArgs, tables: &[String]) -> Result<()> {
+    let command: Vec<String> = std::env::args().skip(1).collect();
+    let mut body = format!(
+        "Command: `cargo run --release -p pushlock-harness -- {}`\n\nMachine: {}; backend: {}. \
+         Each cell is the median of {} runs of {} s.\n\n![throughput against threads]({})\n",
+        command.join(" "),
+        crate::readme::machine(),
+        client.describe(),
+        args.repeat.max(1),
+        args.seconds,
+        args.plot.display(),
+    );
+    for table in tables.iter().filter(|table| !table.is_empty()) {
+        let _ = write!(body, "\n{table}\n");
+    }
+    crate::readme::update(readme, &body)
+}
+
+/// `locks`, starting at `start` (mod their number).
+fn rotated(locks: &[LockKind], start: usize) -> Vec<LockKind> {
+    let mut order = locks.to_vec();
+    if let Some(shift) = start.checked_rem(order.len()) {
+        order.rotate_left(shift);
+    }
+    order
+}
+
+/// One cell per (lock, threads, write share, hold): its run with the median throughput.
+fn median_cells(mut runs: Vec<BenchCell>) -> Vec<BenchCell> {
+    let key = |c: &BenchCell| (c.hold_ns, c.write_pct.to_bits(), c.threads, c.lock);
+    runs.sort_by(|a, b| {
+        key(a)
+            .cmp(&key(b))
+            .then(a.ops_per_sec.total_cmp(&b.ops_per_sec))
+    });
+    let mut cells: Vec<BenchCell> = Vec::new();
+    for group in runs.chunk_by(|a, b| key(a) == key(b)) {
+        // A failed run makes the cell fail; otherwise the median run speaks for the cell.
+        let pick = group
+            .iter()
+            .find(|c| c.outcome != "passed")
+            .or_else(|| group.get(group.len() / 2));
+        cells.extend(pick.cloned());
+    }
+    cells
+}
+
+/// Per lock: the median and the worst of the runs' longest writer waits.
+fn summarize_waits(locks: &[LockKind], runs: &[WriterWait]) -> Vec<WriterWait> {
+    locks
+        .iter()
+        .filter_map(|lock| {
+            let mut mine: Vec<&WriterWait> =
+                runs.iter().filter(|w| w.lock == lock.name()).collect();
+            mine.sort_by_key(|w| w.max_writer_wait_ns);
+            let median = mine.get(mine.len() / 2)?;
+            Some(WriterWait {
+                worst_writer_wait_ns: mine.last().map_or(0, |w| w.max_writer_wait_ns),
+                writes: median.writes,
+                ..**median
+            })
+        })
+        .collect()
+}
+
+/// One run of `lock` for `time_limit` milliseconds at (threads, write share %, hold ns).
 fn measure(
     client: &Client,
     lock: LockKind,
-    threads: u32,
-    write_pct: f64,
-    hold_ns: u32,
+    (threads, write_pct, hold_ns): (u32, f64, u32),
     time_limit: u32,
     seed: u64,
 ) -> Result<BenchCell> {
@@ -226,6 +324,7 @@ fn writer_wait(
         readers,
         writes: threads.first().map_or(0, |writer| writer.exclusive.get()),
         max_writer_wait_ns: reply.max_writer_wait_ns.get(),
+        worst_writer_wait_ns: reply.max_writer_wait_ns.get(),
     })
 }
 
@@ -234,6 +333,10 @@ fn writer_wait(
 fn matrix_table(cells: &[BenchCell], locks: &[LockKind]) -> String {
     let mut header = vec!["hold", "writes", "threads"];
     header.extend(locks.iter().map(|lock| lock.name()));
+    let compare = locks.contains(&LockKind::PushLock) && locks.len() > 1;
+    if compare {
+        header.push("pushlock ÷ best peer");
+    }
     let mut out = table(&header);
     let mut rows: Vec<(u32, u64, u32)> = Vec::new();
     for cell in cells {
@@ -273,6 +376,26 @@ fn matrix_table(cells: &[BenchCell], locks: &[LockKind]) -> String {
             });
             row.push(Cell::new(text).set_alignment(CellAlignment::Right));
         }
+        if compare {
+            let rate = |lock: &str| {
+                cells
+                    .iter()
+                    .find(|c| {
+                        c.lock == lock
+                            && c.threads == threads
+                            && c.hold_ns == hold_ns
+                            && c.write_pct.to_bits() == write_bits
+                    })
+                    .map_or(0.0, |c| c.ops_per_sec)
+            };
+            let best_peer = locks
+                .iter()
+                .filter(|lock| **lock != LockKind::PushLock)
+                .map(|lock| rate(lock.name()))
+                .fold(0.0, f64::max);
+            let ratio = rate(LockKind::PushLock.name()) / best_peer;
+            row.push(Cell::new(format!("{ratio:.2}x")).set_alignment(CellAlignment::Right));
+        }
         out.add_row(row);
     }
     format!(
@@ -281,16 +404,61 @@ fn matrix_table(cells: &[BenchCell], locks: &[LockKind]) -> String {
 }
 
 fn writer_wait_table(waits: &[WriterWait]) -> String {
-    let mut out = table(&["lock", "readers", "writes", "longest writer wait"]);
+    if waits.is_empty() {
+        return String::new();
+    }
+    let mut out = table(&[
+        "lock",
+        "readers",
+        "writes",
+        "longest writer wait (median run)",
+        "(worst run)",
+    ]);
     for wait in waits {
         out.add_row([
             Cell::new(wait.lock),
             Cell::new(wait.readers),
             Cell::new(wait.writes).set_alignment(CellAlignment::Right),
             Cell::new(duration(wait.max_writer_wait_ns)).set_alignment(CellAlignment::Right),
+            Cell::new(duration(wait.worst_writer_wait_ns)).set_alignment(CellAlignment::Right),
         ]);
     }
     out.to_string()
+}
+
+fn memory_table(memory: &[Memory]) -> String {
+    if memory.is_empty() {
+        return String::new();
+    }
+    let mut out = table(&[
+        "lock",
+        "bytes per lock",
+        "stack bytes per waiter",
+        "heap allocations per contended acquisition",
+    ]);
+    for row in memory {
+        #[allow(clippy::cast_precision_loss, reason = "a ratio for display")]
+        let per_acquisition = row.heap_allocations as f64 / row.acquisitions.max(1) as f64;
+        out.add_row([
+            Cell::new(row.lock),
+            Cell::new(row.bytes_per_lock).set_alignment(CellAlignment::Right),
+            Cell::new(
+                row.bytes_per_waiter
+                    .map_or_else(|| String::from("-"), |b| b.to_string()),
+            )
+            .set_alignment(CellAlignment::Right),
+            Cell::new(format!(
+                "{per_acquisition} ({} in {})",
+                row.heap_allocations, row.acquisitions
+            ))
+            .set_alignment(CellAlignment::Right),
+        ]);
+    }
+    format!(
+        "{out}\n\n4 threads, half writing, each holding the lock for 512 pauses; allocations counted by \
+         a global allocator after a warm-up. A waiter's bytes are shown for the push lock only (its wait \
+         block); the peers' per-waiter state cannot be sized from outside."
+    )
 }
 
 fn write_csv(path: &PathBuf, cells: &[BenchCell]) -> Result<()> {

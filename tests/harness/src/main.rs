@@ -4,9 +4,11 @@
 
 mod bench;
 mod client;
+mod memory;
 mod plot;
 #[cfg(windows)]
 mod port;
+mod readme;
 mod report;
 mod status;
 
@@ -20,6 +22,10 @@ use pushlock_protocol::{
 
 use crate::client::{Client, REPLY_CAPACITY, Sim, Transport};
 use crate::report::Output;
+
+/// Counts heap allocations, for the bench's memory table.
+#[global_allocator]
+static ALLOCATOR: memory::Counting = memory::Counting;
 
 #[derive(Parser)]
 #[command(name = "pushlock-harness", version, about, long_about = None)]

@@ -111,7 +111,17 @@ fn bad_requests_fail_with_the_status_name() {
 #[test]
 fn bench_writes_a_table_a_csv_and_a_plot() {
     let dir = std::env::temp_dir().join(format!("pushlock-bench-{}", std::process::id()));
-    let (csv, svg) = (dir.join("cells.csv"), dir.join("plot.svg"));
+    let (csv, svg, readme) = (
+        dir.join("cells.csv"),
+        dir.join("plot.svg"),
+        dir.join("README.md"),
+    );
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        &readme,
+        "# Title\n\n<!-- bench:begin -->\nold figures\n<!-- bench:end -->\n\nKept.\n",
+    )
+    .unwrap();
     let output = harness(&[
         "--backend",
         "sim",
@@ -130,6 +140,12 @@ fn bench_writes_a_table_a_csv_and_a_plot() {
         csv.to_str().unwrap(),
         "--plot",
         svg.to_str().unwrap(),
+        "--repeat",
+        "2",
+        "--hold-ns",
+        "0",
+        "--readme",
+        readme.to_str().unwrap(),
     ]);
     assert!(
         output.status.success(),
@@ -144,5 +160,23 @@ fn bench_writes_a_table_a_csv_and_a_plot() {
     let rows = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(rows.lines().count(), 1 + 2 * 2 * 2, "{rows}");
     assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
+    let readme = std::fs::read_to_string(&readme).unwrap();
+    assert!(
+        readme.starts_with("# Title\n\n<!-- bench:begin -->\nCommand: `cargo run --release -p pushlock-harness -- --backend sim bench")
+            && readme.ends_with("<!-- bench:end -->\n\nKept.\n")
+            && !readme.contains("old figures"),
+        "{readme}"
+    );
+    assert!(readme.contains("pushlock ÷ best peer"), "{readme}");
+    let memory_row = readme
+        .lines()
+        .find(|line| line.starts_with("| pushlock") && line.contains(" in 80000"))
+        .unwrap_or_else(|| panic!("no memory row for pushlock: {readme}"));
+    let cells: Vec<&str> = memory_row.split('|').map(str::trim).collect();
+    assert_eq!(
+        cells,
+        ["", "pushlock", "8", "64", "0 (0 in 80000)", ""],
+        "one word per lock, a 64-byte wait block, no allocations"
+    );
     std::fs::remove_dir_all(dir).unwrap();
 }
