@@ -352,14 +352,16 @@ fn matrix_table(cells: &[BenchCell], locks: &[LockKind]) -> String {
             Cell::new(format!("{write_pct}%")),
             Cell::new(threads),
         ];
-        for lock in locks {
-            let found = cells.iter().find(|c| {
+        let cell_of = |lock: LockKind| {
+            cells.iter().find(|c| {
                 c.lock == lock.name()
                     && c.threads == threads
                     && c.hold_ns == hold_ns
                     && c.write_pct.to_bits() == write_bits
-            });
-            let text = found.map_or_else(String::new, |c| {
+            })
+        };
+        for &lock in locks {
+            let text = cell_of(lock).map_or_else(String::new, |c| {
                 let mut text = format!("{:.2} M/s", c.ops_per_sec / 1e6);
                 if threads > 1 {
                     let _ = write!(
@@ -377,23 +379,13 @@ fn matrix_table(cells: &[BenchCell], locks: &[LockKind]) -> String {
             row.push(Cell::new(text).set_alignment(CellAlignment::Right));
         }
         if compare {
-            let rate = |lock: &str| {
-                cells
-                    .iter()
-                    .find(|c| {
-                        c.lock == lock
-                            && c.threads == threads
-                            && c.hold_ns == hold_ns
-                            && c.write_pct.to_bits() == write_bits
-                    })
-                    .map_or(0.0, |c| c.ops_per_sec)
-            };
+            let rate = |lock| cell_of(lock).map_or(0.0, |c| c.ops_per_sec);
             let best_peer = locks
                 .iter()
                 .filter(|lock| **lock != LockKind::PushLock)
-                .map(|lock| rate(lock.name()))
+                .map(|&lock| rate(lock))
                 .fold(0.0, f64::max);
-            let ratio = rate(LockKind::PushLock.name()) / best_peer;
+            let ratio = rate(LockKind::PushLock) / best_peer;
             row.push(Cell::new(format!("{ratio:.2}x")).set_alignment(CellAlignment::Right));
         }
         out.add_row(row);
