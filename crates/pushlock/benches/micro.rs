@@ -31,8 +31,10 @@ trait Lock: Default + Sync {
     fn held<R>(&self, f: impl FnOnce() -> R) -> R;
 }
 
+/// `Lock` for the guard-returning peers. `$acquired` tests a try's result: `is_some` for the
+/// `lock_api` style (`Option`), `is_ok` for std (`Result`, whose `Ok` holds the guard).
 macro_rules! guard_locks {
-    ($($lock:ty),*) => {$(
+    ($acquired:ident: $($lock:ty),*) => {$(
         impl Lock for $lock {
             fn exclusive(&self) {
                 drop(self.write());
@@ -43,11 +45,11 @@ macro_rules! guard_locks {
             }
 
             fn try_exclusive(&self) -> bool {
-                self.try_write().is_some()
+                self.try_write().$acquired()
             }
 
             fn try_shared(&self) -> bool {
-                self.try_read().is_some()
+                self.try_read().$acquired()
             }
 
             fn held<R>(&self, f: impl FnOnce() -> R) -> R {
@@ -58,35 +60,13 @@ macro_rules! guard_locks {
     )*};
 }
 
-guard_locks!(
+guard_locks!(is_some:
     pushlock::RwLock<()>,
     parking_lot::RwLock<()>,
     spin::RwLock<()>,
     usync::RwLock<()>
 );
-
-impl Lock for std::sync::RwLock<()> {
-    fn exclusive(&self) {
-        drop(self.write());
-    }
-
-    fn shared(&self) {
-        drop(self.read());
-    }
-
-    fn try_exclusive(&self) -> bool {
-        self.try_write().is_ok()
-    }
-
-    fn try_shared(&self) -> bool {
-        self.try_read().is_ok()
-    }
-
-    fn held<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _guard = self.write();
-        f()
-    }
-}
+guard_locks!(is_ok: std::sync::RwLock<()>);
 
 /// The least any lock can do: one atomic RMW to acquire, one to release; a try is a CAS.
 impl Lock for AtomicUsize {
