@@ -95,9 +95,9 @@
 //! of every earlier release on it: an acquire read of *any* later value synchronises with all
 //! earlier release writes.
 //!
-//! - Taking the lock: `Acquire` (the previous owner released). Giving it up: `Release`. A hand-off
-//!   takes the lock for the writer with the waker's `AcqRel` CAS, then releases the writer's block (`AcqRel`):
-//!   the chain carries the previous owner's writes to the writer.
+//! - Taking the lock: `Acquire` (the previous owner released). Giving it up: `Release`. A
+//!   hand-off takes the lock for the writer with the waker's `AcqRel` CAS, then releases the
+//!   writer's block (`AcqRel`): the chain carries the previous owner's writes to the writer.
 //! - Pushing a block: `AcqRel`. Release publishes the block's fields (`next`, `last`, count,
 //!   flags); acquire because the pusher may take `WAKING` and walk other blocks.
 //! - Taking `WAKING`: `Acquire` (see the blocks and the links the previous holder wrote).

@@ -128,9 +128,7 @@ unsafe impl Platform for KernelPlatform {
         if round >= WORD_SPIN_ROUNDS || Self::spin_count() == 0 {
             return false;
         }
-        for _ in 0..2_u32 << round {
-            core::hint::spin_loop();
-        }
+        super::pause_round(round);
         true
     }
 

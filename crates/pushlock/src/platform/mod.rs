@@ -122,3 +122,12 @@ impl fmt::Display for Misuse {
         }
     }
 }
+
+/// Round `round` of an exponential back-off on the lock word: `2 << round` pauses (2, 4, 8, …).
+/// The caller bounds `round` (a few rounds at most), so the count cannot overflow.
+#[cfg(any(all(feature = "std", not(loom)), all(feature = "km", windows)))]
+fn pause_round(round: u32) {
+    for _ in 0..2_u32 << round {
+        core::hint::spin_loop();
+    }
+}

@@ -59,9 +59,7 @@ unsafe impl Platform for StdPlatform {
         // A few exponentially longer pauses while the owner is likely running elsewhere, then a
         // few yields, which also let a preempted owner run where threads outnumber processors.
         if round < PAUSE_ROUNDS && Self::spin_count() > 0 {
-            for _ in 0..2_u32 << round {
-                core::hint::spin_loop();
-            }
+            super::pause_round(round);
             true
         } else if round < PAUSE_ROUNDS + YIELD_ROUNDS {
             std::thread::yield_now();
