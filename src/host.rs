@@ -191,6 +191,16 @@ impl Host for KernelHost {
         unsafe { KeDelayExecutionThread(KERNEL_MODE, 0, &raw const zero) };
     }
 
+    fn sleep_ns(&self, ns: u64) {
+        // Relative intervals are negative, in 100 ns units; the wait ends on a timer tick.
+        let interval = i64::try_from(ns / 100)
+            .unwrap_or(i64::MAX)
+            .max(1)
+            .saturating_neg();
+        // SAFETY: a valid relative interval; scenario threads run at PASSIVE_LEVEL.
+        unsafe { KeDelayExecutionThread(KERNEL_MODE, 0, &raw const interval) };
+    }
+
     fn apcs_disabled(&self) -> bool {
         // SAFETY: callable at IRQL <= DISPATCH_LEVEL.
         unsafe { KeAreApcsDisabled() != 0 }

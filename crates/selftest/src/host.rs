@@ -43,8 +43,13 @@ pub trait Host: Clone + Send + Sync + 'static {
     /// Processors scenarios can run on.
     fn processor_count(&self) -> u32;
 
-    /// Lets other threads run (polling loops call it).
+    /// Lets other threads run (polling loops that must react at once call it).
     fn yield_now(&self);
+
+    /// Sleeps for about `ns` (at least one timer tick). A poller that can afford to react late
+    /// sleeps: one that yields stays runnable and takes processor time from the threads it
+    /// measures.
+    fn sleep_ns(&self, ns: u64);
 
     /// Whether normal kernel APCs are disabled on the calling thread (a critical region).
     fn apcs_disabled(&self) -> bool;

@@ -72,6 +72,10 @@ impl Host for StdHost {
         thread::yield_now();
     }
 
+    fn sleep_ns(&self, ns: u64) {
+        thread::sleep(Duration::from_nanos(ns));
+    }
+
     fn apcs_disabled(&self) -> bool {
         StdPlatform::critical_region_depth() > 0
     }

@@ -445,6 +445,9 @@ impl Host for WedgedHost {
     fn yield_now(&self) {
         StdHost.yield_now();
     }
+    fn sleep_ns(&self, ns: u64) {
+        StdHost.sleep_ns(ns);
+    }
     fn apcs_disabled(&self) -> bool {
         StdHost.apcs_disabled()
     }
