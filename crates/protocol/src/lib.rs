@@ -49,7 +49,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 /// `"PLCK"` read as a little-endian `u32`.
 pub const MAGIC: u32 = u32::from_le_bytes(*b"PLCK");
 /// The protocol version this crate speaks.
-pub const VERSION: u16 = 1;
+pub const VERSION: u16 = 2;
 /// Set in a reply's `command`.
 pub const REPLY: u16 = 0x8000;
 /// The driver's Filter Manager communication port.

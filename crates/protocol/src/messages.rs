@@ -140,6 +140,13 @@ pub struct RunReply {
     pub violations: U32,
     /// Longest exclusive acquisition wait measured, in nanoseconds (0 if not measured).
     pub max_writer_wait_ns: U64,
+    /// Median exclusive acquisition wait, in nanoseconds (0 if not measured). Percentiles are
+    /// bucket upper bounds, within 12.5 % of the true value.
+    pub writer_wait_p50_ns: U64,
+    /// 99th percentile of the exclusive acquisition waits.
+    pub writer_wait_p99_ns: U64,
+    /// 99.9th percentile of the exclusive acquisition waits.
+    pub writer_wait_p999_ns: U64,
     /// The lock word when the run ended or failed (0 where the lock has no readable word).
     pub lock_word: U64,
     /// Threads that did not end after the run was stopped (stuck in the lock: a lock bug).

@@ -34,7 +34,7 @@ fn layouts_are_fixed_and_unaligned() {
     assert_eq!(size_of::<ListRequest>(), 8);
     assert_eq!(size_of::<ListReply>(), 8);
     assert_eq!(size_of::<ScenarioInfo>(), 128);
-    assert_eq!(size_of::<RunReply>(), 320);
+    assert_eq!(size_of::<RunReply>(), 344);
     assert_eq!(size_of::<ThreadReport>(), 32);
     assert_eq!(size_of::<StatsReply>(), 88);
     assert_eq!(size_of::<pushlock_protocol::PolicyRequest>(), 264);

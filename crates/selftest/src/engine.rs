@@ -222,6 +222,8 @@ pub struct Report {
     pub max_readers_inside: u32,
     pub violations: u32,
     pub max_writer_wait_ns: u64,
+    /// The 50th, 99th and 99.9th percentile of the exclusive waits (zeros if not measured).
+    pub writer_wait_percentiles_ns: [u64; 3],
     pub elapsed_ns: u64,
     pub threads: Vec<ThreadReport>,
 }
@@ -478,6 +480,7 @@ impl<H: Host> Ctx<H> {
                 .map(|a| a.max_wait_ns.load(SeqCst))
                 .max()
                 .unwrap_or(0),
+            writer_wait_percentiles_ns: [0; 3],
             elapsed_ns,
             threads,
         }

@@ -27,6 +27,7 @@ extern crate alloc;
 extern crate std;
 
 mod engine;
+mod histogram;
 mod host;
 mod policy;
 mod scenarios;

@@ -345,6 +345,7 @@ fn info(entry: &Entry) -> ScenarioInfo {
 }
 
 fn run_reply(plan: &Plan, report: &Report) -> RunReply {
+    let [p50, p99, p999] = report.writer_wait_percentiles_ns;
     let mut reply = RunReply {
         scenario: U16::new(plan.entry.id),
         lock: U16::new(plan.lock as u16),
@@ -356,6 +357,9 @@ fn run_reply(plan: &Plan, report: &Report) -> RunReply {
         max_readers_inside: U32::new(report.max_readers_inside),
         violations: U32::new(report.violations),
         max_writer_wait_ns: U64::new(report.max_writer_wait_ns),
+        writer_wait_p50_ns: U64::new(p50),
+        writer_wait_p99_ns: U64::new(p99),
+        writer_wait_p999_ns: U64::new(p999),
         lock_word: U64::new(report.lock_word),
         stuck_threads: U32::new(report.stuck_threads),
         detail_len: U32::new(0),

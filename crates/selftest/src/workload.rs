@@ -16,6 +16,7 @@ use core::sync::atomic::{
 use pushlock_protocol::{Outcome, Phase, Role, ThreadReport, U64};
 
 use crate::engine::Report;
+use crate::histogram::{WaitHistogram, percentiles};
 use crate::host::{Host, LockVisitor, TestLock};
 
 /// What a workload run measures and checks.
@@ -73,6 +74,7 @@ struct Slot {
     exclusive: AtomicU64,
     max_wait_ns: AtomicU64,
     max_exclusive_wait_ns: AtomicU64,
+    exclusive_waits: WaitHistogram,
     phase: AtomicU8,
     done: AtomicBool,
     end_ns: AtomicU64,
@@ -304,6 +306,7 @@ fn worker<L: TestLock, H: Host>(host: &H, run: &Run, lock: &L, index: usize) {
                 max_wait = max_wait.max(waited);
                 if write {
                     max_exclusive_wait = max_exclusive_wait.max(waited);
+                    slot.exclusive_waits.record(waited);
                 }
                 slot.phase.store(
                     if write {
@@ -399,7 +402,12 @@ fn report(
         .slots
         .iter()
         .map(|slot| slot.max_exclusive_wait_ns.load(SeqCst))
-        .max();
+        .max()
+        .unwrap_or(0);
+    let writer_wait_percentiles_ns = percentiles(
+        run.slots.iter().map(|slot| &slot.exclusive_waits),
+        writer_wait,
+    );
     Report {
         outcome,
         detail,
@@ -409,7 +417,8 @@ fn report(
         exclusive: sum(|t| t.exclusive.get()),
         max_readers_inside: run.max_readers.load(SeqCst),
         violations,
-        max_writer_wait_ns: writer_wait.unwrap_or(0),
+        max_writer_wait_ns: writer_wait,
+        writer_wait_percentiles_ns,
         elapsed_ns: end_ns.saturating_sub(start_ns),
         threads,
     }

@@ -367,6 +367,22 @@ fn workloads_run_on_every_sim_lock() {
                     reply.max_writer_wait_ns.get() > 0,
                     "{label}: writer waits are timed"
                 );
+                let ranked = [
+                    reply.writer_wait_p50_ns.get(),
+                    reply.writer_wait_p99_ns.get(),
+                    reply.writer_wait_p999_ns.get(),
+                    reply.max_writer_wait_ns.get(),
+                ];
+                assert!(
+                    ranked[0] > 0 && ranked.is_sorted(),
+                    "{label}: median, p99, p99.9, longest: {ranked:?}"
+                );
+            } else if scenario == 21 {
+                assert_eq!(
+                    reply.writer_wait_p99_ns.get(),
+                    0,
+                    "{label}: the bench times nothing"
+                );
             }
         }
     }

@@ -40,9 +40,11 @@ pub struct BenchArgs {
     /// take turns within each round, in a rotating order, so a noisy spell hits them all alike.
     #[arg(long, default_value_t = 3)]
     repeat: u32,
-    /// Readers flooding the lock in the writer-wait runs (0 skips them).
-    #[arg(long, default_value_t = 8)]
-    flood_readers: u32,
+    /// Readers flooding the lock in the writer-wait runs, one set of runs per count. Default:
+    /// one fewer than the server's processors (every thread has one, so the waits are the
+    /// lock's), and 8 (more threads than processors: the longest wait is a time slice). 0 skips.
+    #[arg(long, value_delimiter = ',')]
+    flood_readers: Vec<u32>,
     /// Write every cell here as CSV.
     #[arg(long, default_value = "target/pushlock-bench.csv")]
     csv: PathBuf,
@@ -73,13 +75,14 @@ pub struct BenchCell {
     pub thread_median_ops_per_sec: f64,
 }
 
-/// The longest wait of one writer among a flood of readers: the median and the worst of the
-/// runs' maxima.
-#[derive(Serialize)]
+/// One writer among a flood of readers: its waits' median, 99th and 99.9th percentile and the
+/// longest, each the median over the runs; and the longest of the worst run.
+#[derive(Serialize, Clone)]
 pub struct WriterWait {
     pub lock: &'static str,
     pub readers: u32,
     pub writes: u64,
+    pub percentiles_ns: [u64; 3],
     pub max_writer_wait_ns: u64,
     pub worst_writer_wait_ns: u64,
 }
@@ -112,9 +115,19 @@ pub fn run(client: &Client, out: &Output, args: &BenchArgs) -> Result<bool> {
             }
         }
     }
-    let rows_per_round = keys
-        .len()
-        .saturating_add(usize::from(args.flood_readers > 0));
+    let floods: Vec<u32> = if args.flood_readers.is_empty() {
+        let spare = hello.processor_count.get().saturating_sub(1).max(1);
+        let mut floods = vec![spare, 8];
+        floods.dedup();
+        floods
+    } else {
+        args.flood_readers
+            .iter()
+            .copied()
+            .filter(|&n| n > 0)
+            .collect()
+    };
+    let rows_per_round = keys.len().saturating_add(floods.len());
     let runs = rows_per_round
         .saturating_mul(locks.len())
         .saturating_mul(repeat as usize);
@@ -133,22 +146,19 @@ pub fn run(client: &Client, out: &Output, args: &BenchArgs) -> Result<bool> {
                 progress.inc(1);
             }
         }
-        if args.flood_readers > 0 {
+        for &readers in &floods {
             for lock in rotated(&locks, round) {
-                progress.set_message(format!("{} writer wait", lock.name()));
-                wait_runs.push(writer_wait(
-                    client,
-                    lock,
-                    args.flood_readers,
-                    time_limit,
-                    args.seed,
-                )?);
+                progress.set_message(format!("{} writer wait, {readers} readers", lock.name()));
+                wait_runs.push(writer_wait(client, lock, readers, time_limit, args.seed)?);
                 progress.inc(1);
             }
         }
     }
     let cells = median_cells(runs);
-    let writer_waits = summarize_waits(&locks, &wait_runs);
+    let writer_waits: Vec<WriterWait> = floods
+        .iter()
+        .flat_map(|&readers| summarize_waits(&locks, readers, &wait_runs))
+        .collect();
     progress.finish_and_clear();
     // Allocation counts are only seen in this process.
     let memory = if hello.platform.get() == PlatformKind::Sim as u16 {
@@ -238,19 +248,28 @@ fn median_cells(mut runs: Vec<BenchCell>) -> Vec<BenchCell> {
     cells
 }
 
-/// Per lock: the median and the worst of the runs' longest writer waits.
-fn summarize_waits(locks: &[LockKind], runs: &[WriterWait]) -> Vec<WriterWait> {
+/// Per lock, for floods of `readers`: each measure's median over the runs, and the worst run's
+/// longest wait.
+fn summarize_waits(locks: &[LockKind], readers: u32, runs: &[WriterWait]) -> Vec<WriterWait> {
     locks
         .iter()
         .filter_map(|lock| {
-            let mut mine: Vec<&WriterWait> =
-                runs.iter().filter(|w| w.lock == lock.name()).collect();
-            mine.sort_by_key(|w| w.max_writer_wait_ns);
-            let median = mine.get(mine.len() / 2)?;
+            let mine: Vec<&WriterWait> = runs
+                .iter()
+                .filter(|w| w.lock == lock.name() && w.readers == readers)
+                .collect();
+            let median_of = |measure: &dyn Fn(&WriterWait) -> u64| {
+                let mut values: Vec<u64> = mine.iter().map(|w| measure(w)).collect();
+                values.sort_unstable();
+                values.get(values.len() / 2).copied().unwrap_or(0)
+            };
+            let first = mine.first()?;
             Some(WriterWait {
-                worst_writer_wait_ns: mine.last().map_or(0, |w| w.max_writer_wait_ns),
-                writes: median.writes,
-                ..**median
+                writes: median_of(&|w| w.writes),
+                percentiles_ns: [0, 1, 2].map(|i| median_of(&|w| w.percentiles_ns[i])),
+                max_writer_wait_ns: median_of(&|w| w.max_writer_wait_ns),
+                worst_writer_wait_ns: mine.iter().map(|w| w.max_writer_wait_ns).max()?,
+                ..(*first).clone()
             })
         })
         .collect()
@@ -323,6 +342,7 @@ fn writer_wait(
         lock: lock.name(),
         readers,
         writes: threads.first().map_or(0, |writer| writer.exclusive.get()),
+        percentiles_ns: crate::report::writer_wait_percentiles(&reply),
         max_writer_wait_ns: reply.max_writer_wait_ns.get(),
         worst_writer_wait_ns: reply.max_writer_wait_ns.get(),
     })
@@ -403,19 +423,37 @@ fn writer_wait_table(waits: &[WriterWait]) -> String {
         "lock",
         "readers",
         "writes",
-        "longest writer wait (median run)",
-        "(worst run)",
+        "median wait",
+        "p99",
+        "p99.9",
+        "longest",
+        "longest (worst run)",
     ]);
     for wait in waits {
-        out.add_row([
+        let mut row = vec![
             Cell::new(wait.lock),
             Cell::new(wait.readers),
-            Cell::new(wait.writes).set_alignment(CellAlignment::Right),
-            Cell::new(duration(wait.max_writer_wait_ns)).set_alignment(CellAlignment::Right),
-            Cell::new(duration(wait.worst_writer_wait_ns)).set_alignment(CellAlignment::Right),
-        ]);
+            Cell::new(wait.writes),
+        ];
+        row.extend(
+            wait.percentiles_ns
+                .into_iter()
+                .chain([wait.max_writer_wait_ns, wait.worst_writer_wait_ns])
+                .map(duration)
+                .map(Cell::new),
+        );
+        out.add_row(
+            row.into_iter()
+                .map(|cell| cell.set_alignment(CellAlignment::Right)),
+        );
     }
-    out.to_string()
+    format!(
+        "{out}\n\none writer against a flood of readers (no hold); each figure is the median over the \
+         runs. Where threads outnumber processors, the longest wait measures the scheduler: a \
+         writer preempted just before it reaches the lock waits for its next time slice while \
+         the readers run, whatever the lock. The percentiles, and the longest wait where every \
+         thread has a processor, measure the lock."
+    )
 }
 
 fn memory_table(memory: &[Memory]) -> String {

@@ -24,10 +24,21 @@ pub struct RunResult {
     pub max_readers_inside: u32,
     pub violations: u32,
     pub max_writer_wait_ns: u64,
+    /// The 50th, 99th and 99.9th percentile of the exclusive waits (zeros if not measured).
+    pub writer_wait_percentiles_ns: [u64; 3],
     pub stuck_threads: u32,
     pub lock_word: String,
     pub detail: String,
     pub threads: Vec<ThreadResult>,
+}
+
+/// The 50th, 99th and 99.9th percentile of a run's exclusive waits.
+pub const fn writer_wait_percentiles(reply: &RunReply) -> [u64; 3] {
+    [
+        reply.writer_wait_p50_ns.get(),
+        reply.writer_wait_p99_ns.get(),
+        reply.writer_wait_p999_ns.get(),
+    ]
 }
 
 /// One thread of a run.
@@ -64,6 +75,7 @@ impl RunResult {
             max_readers_inside: reply.max_readers_inside.get(),
             violations: reply.violations.get(),
             max_writer_wait_ns: reply.max_writer_wait_ns.get(),
+            writer_wait_percentiles_ns: writer_wait_percentiles(reply),
             stuck_threads: reply.stuck_threads.get(),
             lock_word: format!(
                 "{}",
@@ -293,9 +305,13 @@ impl Output {
                 "most readers inside at once",
                 &result.max_readers_inside.to_string(),
             ]);
+            let [p50, p99, p999] = result.writer_wait_percentiles_ns.map(duration);
             summary.add_row([
-                "longest exclusive wait",
-                &duration(result.max_writer_wait_ns),
+                "exclusive wait: median / p99 / p99.9 / longest",
+                &format!(
+                    "{p50} / {p99} / {p999} / {}",
+                    duration(result.max_writer_wait_ns)
+                ),
             ]);
             summary.add_row(["invariant violations", &result.violations.to_string()]);
             summary.add_row(["threads stuck", &result.stuck_threads.to_string()]);

@@ -135,7 +135,7 @@ fn bench_writes_a_table_a_csv_and_a_plot() {
         "--seconds",
         "0.05",
         "--flood-readers",
-        "2",
+        "1,2",
         "--csv",
         csv.to_str().unwrap(),
         "--plot",
@@ -153,10 +153,19 @@ fn bench_writes_a_table_a_csv_and_a_plot() {
         String::from_utf8_lossy(&output.stderr)
     );
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        stdout.contains("| pushlock") && stdout.contains("longest writer wait"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("| pushlock"), "{stdout}");
+    for readers in ["1", "2"] {
+        let row = stdout
+            .lines()
+            .map(|line| line.split('|').map(str::trim).collect::<Vec<_>>())
+            .find(|cells| cells.len() == 10 && cells[1] == "pushlock" && cells[2] == readers)
+            .unwrap_or_else(|| panic!("no writer-wait row for {readers} readers: {stdout}"));
+        let waits: Vec<f64> = row[4..8].iter().map(|cell| nanoseconds(cell)).collect();
+        assert!(
+            waits[0] > 0.0 && waits.is_sorted(),
+            "median <= p99 <= p99.9 <= longest: {row:?}"
+        );
+    }
     let rows = std::fs::read_to_string(&csv).unwrap();
     assert_eq!(rows.lines().count(), 1 + 2 * 2 * 2, "{rows}");
     assert!(std::fs::read_to_string(&svg).unwrap().starts_with("<svg"));
@@ -179,4 +188,17 @@ fn bench_writes_a_table_a_csv_and_a_plot() {
         "one word per lock, a 64-byte wait block, no allocations"
     );
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// "43 ns", "8.2 µs", "1.5 ms", "2.0 s" in nanoseconds.
+fn nanoseconds(text: &str) -> f64 {
+    let (number, unit) = text.split_once(' ').unwrap();
+    let scale = match unit {
+        "ns" => 1.0,
+        "µs" => 1e3,
+        "ms" => 1e6,
+        "s" => 1e9,
+        _ => panic!("unknown unit in {text:?}"),
+    };
+    number.parse::<f64>().unwrap() * scale
 }
