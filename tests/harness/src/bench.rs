@@ -1,6 +1,6 @@
 //! The throughput matrix: threads x write share x hold time x lock, one `bench` run per cell, plus
-//! the longest writer wait under a reader flood per lock. Prints a table, writes CSV and an SVG
-//! plot.
+//! one writer's waits (median, p99, p99.9, longest) under reader floods of two sizes per lock.
+//! Prints the tables, writes CSV and an SVG plot, and optionally the README's section.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -34,7 +34,7 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_values_t = [0, 100])]
     hold_ns: Vec<u32>,
     /// Measuring time per run.
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = 0.5)]
     seconds: f64,
     /// Runs per cell and lock; the cell reports the run with the median throughput. The locks
     /// take turns within each round, in a rotating order, so a noisy spell hits them all alike.
