@@ -38,6 +38,7 @@ impl Host for NoThreads {
         1
     }
     fn yield_now(&self) {}
+    fn sleep_ns(&self, _: u64) {}
     fn apcs_disabled(&self) -> bool {
         StdHost.apcs_disabled()
     }
