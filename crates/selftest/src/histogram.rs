@@ -8,6 +8,7 @@
 //! histogram with plain loads and stores (atomics only so that the reporter may read them after
 //! the thread is done), and the report merges them.
 
+use alloc::boxed::Box;
 use alloc::vec;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
@@ -18,15 +19,16 @@ const LINEAR: u64 = 2 << SUB_BITS;
 /// Enough for `u64::MAX`: 16 linear buckets, then 8 for each exponent from 4 to 63.
 const BUCKETS: usize = 496;
 
-/// One thread's wait times.
+/// One thread's wait times. The counts live on the heap, built in place: as an array they would
+/// be a 4 KB temporary on a kernel stack (and a `__chkstk` probe the driver cannot link).
 pub struct WaitHistogram {
-    counts: [AtomicU64; BUCKETS],
+    counts: Box<[AtomicU64]>,
 }
 
 impl Default for WaitHistogram {
     fn default() -> Self {
         Self {
-            counts: core::array::from_fn(|_| AtomicU64::new(0)),
+            counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
         }
     }
 }
@@ -48,7 +50,7 @@ pub fn percentiles<'a>(
 ) -> [u64; 3] {
     let mut merged = vec![0_u64; BUCKETS];
     for histogram in histograms {
-        for (sum, count) in merged.iter_mut().zip(&histogram.counts) {
+        for (sum, count) in merged.iter_mut().zip(histogram.counts.iter()) {
             *sum = sum.saturating_add(count.load(Relaxed));
         }
     }
