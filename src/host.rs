@@ -84,6 +84,14 @@ unsafe extern "system" fn thread_start(context: *mut c_void) {
     unsafe { PsTerminateSystemThread(STATUS_SUCCESS) };
 }
 
+/// `ns` as a relative kernel wait interval: negative, in 100 ns units, at least one unit.
+fn relative_interval(ns: u64) -> i64 {
+    i64::try_from(ns / 100)
+        .unwrap_or(i64::MAX)
+        .max(1)
+        .saturating_neg()
+}
+
 impl Host for KernelHost {
     type Platform = KernelPlatform;
     type Thread = KernelThread;
@@ -135,9 +143,7 @@ impl Host for KernelHost {
     }
 
     fn join(&self, thread: KernelThread, timeout_ns: u64) -> Result<(), KernelThread> {
-        // Relative timeouts are negative, in 100 ns units.
-        let ticks = i64::try_from(timeout_ns / 100).unwrap_or(i64::MAX).max(1);
-        let timeout = ticks.saturating_neg();
+        let timeout = relative_interval(timeout_ns);
         // SAFETY: a referenced thread object and a valid timeout.
         let status = unsafe {
             KeWaitForSingleObject(
@@ -192,11 +198,8 @@ impl Host for KernelHost {
     }
 
     fn sleep_ns(&self, ns: u64) {
-        // Relative intervals are negative, in 100 ns units; the wait ends on a timer tick.
-        let interval = i64::try_from(ns / 100)
-            .unwrap_or(i64::MAX)
-            .max(1)
-            .saturating_neg();
+        // The wait ends on a timer tick.
+        let interval = relative_interval(ns);
         // SAFETY: a valid relative interval; scenario threads run at PASSIVE_LEVEL.
         unsafe { KeDelayExecutionThread(KERNEL_MODE, 0, &raw const interval) };
     }
