@@ -77,7 +77,7 @@ pub struct BenchCell {
 
 /// One writer among a flood of readers: its waits' median, 99th and 99.9th percentile and the
 /// longest, each the median over the runs; and the longest of the worst run.
-#[derive(Serialize, Clone)]
+#[derive(Serialize)]
 pub struct WriterWait {
     pub lock: &'static str,
     pub readers: u32,
@@ -263,13 +263,13 @@ fn summarize_waits(locks: &[LockKind], readers: u32, runs: &[WriterWait]) -> Vec
                 values.sort_unstable();
                 values.get(values.len() / 2).copied().unwrap_or(0)
             };
-            let first = mine.first()?;
             Some(WriterWait {
+                lock: lock.name(),
+                readers,
                 writes: median_of(&|w| w.writes),
                 percentiles_ns: [0, 1, 2].map(|i| median_of(&|w| w.percentiles_ns[i])),
                 max_writer_wait_ns: median_of(&|w| w.max_writer_wait_ns),
                 worst_writer_wait_ns: mine.iter().map(|w| w.max_writer_wait_ns).max()?,
-                ..(*first).clone()
             })
         })
         .collect()
