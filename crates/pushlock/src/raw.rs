@@ -42,11 +42,12 @@
 //!   barging). **Shared acquire**: read, then CAS `0 → 0x11` or `count → count+1` while no one
 //!   waits. (Reading first costs a load when alone, but a CAS that guesses the value misses
 //!   nearly always among other readers.)
-//! - **Before queueing**: a thread that finds the lock held by a writer and nobody queued
-//!   watches the word for a while ([`Platform::spin_on_word`]: exponentially longer pauses, in
-//!   user mode then a few yields), since the owner is likely running and about to leave. A writer
-//!   that finds readers queues at once: readers may keep coming, and only a queued writer stops
-//!   them (contract 3).
+//! - **Before queueing**: a thread that finds the lock held by a writer and nobody queued, or
+//!   finds `WAKING` taken, watches the word for a while ([`Platform::spin_on_word`]:
+//!   exponentially longer pauses, in user mode then a few yields), since the owner is likely
+//!   running and about to leave, or the `WAKING` holder about to hand the lock on. A writer that
+//!   finds readers queues at once: readers may keep coming, and only a queued writer stops them
+//!   (contract 3).
 //! - **Release** (exclusive, or the last/sole shared owner): clear `LOCKED` (and
 //!   `MULTIPLE_SHARED`) with one subtraction; if waiters exist and nobody holds `WAKING`, take
 //!   `WAKING` and wake. Shared release without waiters: decrement the count. With
@@ -57,6 +58,14 @@
 //!   links, caches the oldest), or wakes if it finds the lock released meanwhile. The waiter then
 //!   spins on its own block's `SPINNING` bit for the platform's spin count, then sleeps on its
 //!   event.
+//! - **A writer queueing first claims the lock itself**: it pushes its block with `WAKING` taken
+//!   and polls the word for the platform's spin count. The owners' last release then finds
+//!   `WAKING` taken and is a bare subtraction; the writer sees `LOCKED` clear and takes the lock
+//!   with one CAS, straight to `0x1` if nobody queued behind it, else taking its own block out of
+//!   the list (the ones behind wait for its release). Out of polls, it drops `WAKING` and waits
+//!   on its block like any waiter. This is `parking_lot`'s "set the writer bit, then wait for the
+//!   readers to leave" in the kernel's encoding: the hand-over moves the word's cache line twice and
+//!   touches no wait block, where a wake through the block took four line transfers.
 //! - **Waking** (holding `WAKING`): if someone owns the lock again, just drop `WAKING`: the owner
 //!   wakes on release. Else detach and wake the oldest writer if others wait behind it, hand the
 //!   lock to a writer waiting alone, or clear the word and wake all.
@@ -81,7 +90,7 @@
 //!    `WAKING` (only to find the oldest block's count), and the oldest block cannot change.
 //! 5. No lost wake-up: whenever the word has `WAITING` without `LOCKED`, someone is bound to act:
 //!    a `WAKING` holder (it re-reads the word before giving `WAKING` up and wakes if the lock is
-//!    free), a releaser between its subtraction and its CAS for `WAKING` (a failed CAS makes it
+//!    free; a claiming writer takes the lock instead), a releaser between its subtraction and its CAS for `WAKING` (a failed CAS makes it
 //!    re-read), or a writer just woken alone, which takes the lock or finds an owner, and either
 //!    way a release follows. These are the only ways to reach that state, so a reader that
 //!    arrives in it just queues: it does not take `WAKING`, which would wake the whole queue past
@@ -384,11 +393,14 @@ impl<P: Platform> RawPushLock<P> {
                 // Free of waiters, held shared, and still no room for one more reader.
                 P::misuse(self.as_ptr(), Misuse::ShareCountOverflow);
             }
-            // Held by a writer and no queue yet: the owner is most likely running and about to
-            // leave, and watching the word for a moment costs less than a trip through the queue
-            // (a push, a wake, a sleep). Readers, though, may keep coming: a writer queues at
-            // once, so that they queue behind it. And once anyone waits, so do we.
-            if current == State::EXCLUSIVE && P::spin_on_word(round) {
+            // Watching the word for a moment costs less than a trip through the queue (a push, a
+            // wake, a sleep) when it is about to change: held by a writer with no queue yet (the
+            // owner is most likely running and about to leave), or with `WAKING` taken (its
+            // holder is handing the lock over or waking, or is a writer about to claim it).
+            // Readers that hold the lock may keep coming, though: a writer that finds them
+            // queues at once, so that they queue behind it.
+            let about_to_change = current == State::EXCLUSIVE || current.has(WAKING);
+            if about_to_change && P::spin_on_word(round) {
                 round = round.saturating_add(1);
                 current = self.state.load(Relaxed);
                 continue;
@@ -412,6 +424,9 @@ impl<P: Platform> RawPushLock<P> {
         } else {
             WaitBlock::<P>::new(exclusive, current.head(), 0)
         };
+        // A writer that is the first waiter keeps `WAKING` while it watches the word, and takes
+        // the lock itself when the owners leave (see `claim_when_released`).
+        let claims = first && exclusive && P::spin_count() > 0;
         let new = if first {
             block.set_oldest();
             let multiple = if current.shares() > 1 {
@@ -419,7 +434,8 @@ impl<P: Platform> RawPushLock<P> {
             } else {
                 0
             };
-            State::from_block(&raw const block, LOCKED | WAITING | multiple)
+            let waking = if claims { WAKING } else { 0 };
+            State::from_block(&raw const block, LOCKED | WAITING | multiple | waking)
         } else {
             // While the lock is owned, take `WAKING` if it is free and optimise the list (or
             // wake, should the owner release meanwhile). While it is free, someone is already
@@ -434,10 +450,73 @@ impl<P: Platform> RawPushLock<P> {
         if !first && current.bits() & (LOCKED | WAKING) == LOCKED {
             self.optimize(new);
         }
+        if claims && self.claim_when_released(&raw const block, new) {
+            return None;
+        }
         if block.wait() {
             return None;
         }
         Some(self.state.load(Relaxed))
+    }
+
+    /// The first waiter, a writer, holding `WAKING` (in `current`) for its own block `own`:
+    /// polls the word while the owners run, and takes the lock as soon as they leave. True if
+    /// it did; false once it gave `WAKING` up to sleep like any other waiter.
+    ///
+    /// A release that finds `WAKING` taken leaves the waking to its holder, so the owners'
+    /// last release is a single subtraction and the hand-over costs the writer one load and one
+    /// CAS: no wait-block traffic, nobody else walking the list.
+    fn claim_when_released(&self, own: *const WaitBlock<P>, mut current: State) -> bool {
+        let mut polls = P::spin_count();
+        loop {
+            if !current.has(LOCKED) {
+                // We hold `WAKING` (invariant 5): nobody else will act on this released lock.
+                let alone = current.head() == own;
+                let new = if alone {
+                    State::EXCLUSIVE
+                } else {
+                    current.with(LOCKED)
+                };
+                match self.state.compare_exchange(current, new, Acquire, Relaxed) {
+                    Ok(_) if alone => return true,
+                    Ok(_) => {
+                        self.leave_queue_as_owner(own, new);
+                        return true;
+                    }
+                    Err(actual) => current = actual,
+                }
+                continue;
+            }
+            if polls == 0 {
+                // Sleep on our block; the owner's release will find `WAKING` free and wake us.
+                match self.state.compare_exchange(
+                    current,
+                    current.without(WAKING),
+                    Release,
+                    Relaxed,
+                ) {
+                    Ok(_) => return false,
+                    Err(actual) => current = actual,
+                }
+                continue;
+            }
+            polls = polls.saturating_sub(1);
+            P::spin_hint();
+            current = self.state.load(Relaxed);
+        }
+    }
+
+    /// Holding the lock and `WAKING` (in `current`), with waiters queued behind our block `own`,
+    /// still the oldest: takes it out of the list and gives up `WAKING`. The waiters behind stay
+    /// queued; our release wakes them.
+    fn leave_queue_as_owner(&self, own: *const WaitBlock<P>, current: State) {
+        let head = current.head::<WaitBlock<P>>();
+        // SAFETY: we hold `WAKING`, and no one released or detached a block since we pushed
+        // `own` as the first waiter (only a `WAKING` holder could have): it is still the oldest.
+        unsafe { WaitBlock::find_oldest(head) };
+        // SAFETY: `find_oldest` filled the links down to `own`, which is not the head.
+        unsafe { WaitBlock::detach_oldest(head, own) };
+        self.drop_waking(current);
     }
 
     /// Holding `WAKING` (in `current`): fill in back links and cache the oldest block while the

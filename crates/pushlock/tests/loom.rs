@@ -9,14 +9,14 @@
 //!
 //! | model | what it covers |
 //! |---|---|
-//! | `exclusive_vs_exclusive` | two writers: mutual exclusion, queueing, wake of the lone writer |
+//! | `exclusive_vs_exclusive` | two writers: mutual exclusion, queueing; the queued writer claims the lock, or sleeps and is handed it |
 //! | `exclusive_vs_shared` | a writer and a reader: exclusion both ways, reader queued behind a writer |
-//! | `two_shared_one_exclusive` | readers share while the writer waits; the writer waits out both |
+//! | `two_shared_one_exclusive` | readers share while the writer waits; the writer waits out both, then claims the lock |
 //! | `release_races_enqueue` | the owner releases while a writer pushes its wait block, then barges back in against it |
-//! | `shared_drain_with_waiter` | `MULTIPLE_SHARED`: two readers' count moves to the oldest block, the last reader wakes the writer |
+//! | `shared_drain_with_waiter` | `MULTIPLE_SHARED`: two readers' count moves to the oldest block; the last reader's release lets the writer claim the lock, or wakes it |
 //! | `wake_all_vs_barging_writer` | a release wakes queued readers while a third thread barges in exclusively |
 //! | `mode_agnostic_release_with_waiter` | `unlock()` of a shared and of an exclusive owner with a writer queued |
-//! | `oldest_writer_woken_alone` | a writer queued at the front with a reader behind it: detach-and-wake-one, then the reader |
+//! | `oldest_writer_woken_alone` | a writer queued at the front with a reader behind it: the writer claims the lock and leaves the queue, or is detached and woken alone; then the reader |
 //! | `late_reader_behind_woken_writer` | a reader arrives while a writer woken alone has not run yet (lock free, waiters queued, no waker): it queues and relies on that writer |
 //! | `try_lock_shared_fails_behind_writer` | writer preference: no reader joins while a writer waits |
 //!
@@ -169,7 +169,10 @@ fn two_shared_one_exclusive() {
 
 #[test]
 fn release_races_enqueue() {
-    check("release_races_enqueue", EXHAUSTIVE, 500, || {
+    // Exhaustive, and small: the queued writer mostly claims the lock with one CAS, where the
+    // release used to take `WAKING` and hand the lock over (8265 schedules then, 387 now). The
+    // hand-over path is still explored: breaking `hand_over` makes this model fail.
+    check("release_races_enqueue", EXHAUSTIVE, 300, || {
         let shared = Shared::new();
         shared.lock.lock_exclusive();
         let other = shared.clone();

@@ -77,8 +77,8 @@ pub unsafe trait Platform: 'static {
     fn spin_hint();
 
     /// Round `round` (0, 1, …) of waiting on the lock word before queueing: back off for a while
-    /// and return true, or return false once queueing is the better bet. The lock calls it only
-    /// while nobody is queued.
+    /// and return true, or return false once queueing is the better bet. The lock calls it while
+    /// the word is about to change: an exclusive owner with nobody queued, or `WAKING` taken.
     fn spin_on_word(round: u32) -> bool;
 
     /// Disables normal kernel APCs (`KeEnterCriticalRegion`); the `Flt*` functions call it before
