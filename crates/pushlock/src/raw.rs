@@ -64,8 +64,8 @@
 //!   with one CAS, straight to `0x1` if nobody queued behind it, else taking its own block out of
 //!   the list (the ones behind wait for its release). Out of polls, it drops `WAKING` and waits
 //!   on its block like any waiter. This is `parking_lot`'s "set the writer bit, then wait for the
-//!   readers to leave" in the kernel's encoding: the hand-over moves the word's cache line twice and
-//!   touches no wait block, where a wake through the block took four line transfers.
+//!   readers to leave" in the kernel's encoding: the hand-over moves the word's cache line twice
+//!   and touches no wait block, where a wake through the block took four line transfers.
 //! - **Waking** (holding `WAKING`): if someone owns the lock again, just drop `WAKING`: the owner
 //!   wakes on release. Else detach and wake the oldest writer if others wait behind it, hand the
 //!   lock to a writer waiting alone, or clear the word and wake all.
@@ -90,11 +90,12 @@
 //!    `WAKING` (only to find the oldest block's count), and the oldest block cannot change.
 //! 5. No lost wake-up: whenever the word has `WAITING` without `LOCKED`, someone is bound to act:
 //!    a `WAKING` holder (it re-reads the word before giving `WAKING` up and wakes if the lock is
-//!    free; a claiming writer takes the lock instead), a releaser between its subtraction and its CAS for `WAKING` (a failed CAS makes it
-//!    re-read), or a writer just woken alone, which takes the lock or finds an owner, and either
-//!    way a release follows. These are the only ways to reach that state, so a reader that
-//!    arrives in it just queues: it does not take `WAKING`, which would wake the whole queue past
-//!    the writer woken alone (the kernel's later waiters do).
+//!    free; a claiming writer takes the lock instead), a releaser between its subtraction and its
+//!    CAS for `WAKING` (a failed CAS makes it re-read), or a writer just woken alone, which takes
+//!    the lock or finds an owner, and either way a release follows. These are the only ways to
+//!    reach that state, so a reader that arrives in it just queues: it does not take `WAKING`,
+//!    which would wake the whole queue past the writer woken alone (the kernel's later waiters
+//!    do).
 //! 6. A shared acquirer never sets `LOCKED` without adding a count, and never joins while
 //!    `WAITING` is set.
 //!
