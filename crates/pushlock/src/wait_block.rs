@@ -13,7 +13,9 @@
 //!
 //! A block is freed when its waiter returns from [`WaitBlock::wait`], which it does only after a
 //! waker cleared `SPINNING`. Every waker therefore reads what it needs (above all `prev`) before
-//! it signals, and never touches the block afterwards.
+//! it signals, and never touches the block afterwards. The one other way out: a writer that
+//! queued first and claims the lock takes its own block out of the list while it holds `WAKING`,
+//! so no waker can be reading it, and frees it without waiting.
 
 use core::ptr;
 use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
@@ -217,7 +219,8 @@ impl<P: Platform> WaitBlock<P> {
     /// Takes `oldest` out of the list: its newer neighbour becomes the oldest.
     ///
     /// # Safety
-    /// As for `find_oldest`; `oldest` is exclusive and not `head`; the caller then releases it.
+    /// As for `find_oldest`; `oldest` is exclusive and not `head`; the caller then releases it,
+    /// or is its waiter, claiming the lock.
     pub unsafe fn detach_oldest(head: *const Self, oldest: *const Self) {
         // SAFETY: the blocks are alive until released (caller).
         let head = unsafe { &*head };
