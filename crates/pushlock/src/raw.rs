@@ -43,8 +43,8 @@
 //!   waits. (Reading first costs a load when alone, but a CAS that guesses the value misses
 //!   nearly always among other readers.)
 //! - **Before queueing**: a thread that finds the lock held by a writer and nobody queued, or
-//!   finds `WAKING` taken, watches the word for a while ([`Platform::spin_on_word`]:
-//!   exponentially longer pauses, in user mode then a few yields), since the owner is likely
+//!   finds `WAKING` taken, watches the word for a while ([`Platform::spin_on_word`]: 1, 2, 4
+//!   then 8 pauses between looks, in user mode then a few yields), since the owner is likely
 //!   running and about to leave, or the `WAKING` holder about to hand the lock on. A writer that
 //!   finds readers queues at once: readers may keep coming, and only a queued writer stops them
 //!   (contract 3).

@@ -75,8 +75,6 @@ pub struct KernelPlatform;
 
 /// The kernel's spin count on multiprocessors.
 const MP_SPIN_COUNT: u32 = 1024;
-/// Rounds of pausing on the lock word before queueing.
-const WORD_SPIN_ROUNDS: u32 = 6;
 
 // SAFETY: `wait` returns only once the notification event is set, which only `signal` does;
 // `signal` passes the raw pointer to `KeSetEvent` (Wait = FALSE), which does not touch the event
@@ -123,9 +121,9 @@ unsafe impl Platform for KernelPlatform {
     }
 
     fn spin_on_word(round: u32) -> bool {
-        // Exponentially longer pauses (2, 4, … 64) on multiprocessors; no yields: the kernel's
-        // own push lock never yields, and callers may be at APC_LEVEL.
-        if round >= WORD_SPIN_ROUNDS || Self::spin_count() == 0 {
+        // Pauses on multiprocessors; no yields: the kernel's own push lock never yields, and
+        // callers may be at APC_LEVEL.
+        if round >= super::WORD_PAUSE_ROUNDS || Self::spin_count() == 0 {
             return false;
         }
         super::pause_round(round);

@@ -21,9 +21,7 @@ std::thread_local! {
 /// not running takes the processor from it: with 8 threads on 2 processors and 1–10 % writes,
 /// 256 gave 12–37 % more throughput than 1024, and the other cells did not move beyond noise.
 const MP_SPIN_COUNT: u32 = 256;
-/// Rounds of pausing on the lock word before queueing: 2, 4, … 64 pauses.
-const PAUSE_ROUNDS: u32 = 6;
-/// Then rounds of yielding the processor.
+/// Rounds of yielding the processor on the lock word, after the rounds of pausing.
 const YIELD_ROUNDS: u32 = 4;
 
 impl StdPlatform {
@@ -61,12 +59,18 @@ unsafe impl Platform for StdPlatform {
     }
 
     fn spin_on_word(round: u32) -> bool {
-        // A few exponentially longer pauses while the owner is likely running elsewhere, then a
-        // few yields, which also let a preempted owner run where threads outnumber processors.
-        if round < PAUSE_ROUNDS && Self::spin_count() > 0 {
+        // Pauses while the owner is likely running elsewhere, then a few yields, which also let
+        // a preempted owner run where threads outnumber processors. On one processor the owner
+        // cannot run while we pause: yield at once.
+        let pausing = if Self::spin_count() > 0 {
+            super::WORD_PAUSE_ROUNDS
+        } else {
+            0
+        };
+        if round < pausing {
             super::pause_round(round);
             true
-        } else if round < PAUSE_ROUNDS + YIELD_ROUNDS {
+        } else if round.saturating_sub(pausing) < YIELD_ROUNDS {
             std::thread::yield_now();
             true
         } else {
