@@ -124,7 +124,7 @@ impl fmt::Display for Misuse {
 }
 
 /// Rounds of pausing on the lock word before a waiter yields or queues: 1, 2 and 4 pauses, then
-/// 8 in every later round, about 130 pauses (≈ 4 µs on Zen 3) in all.
+/// 8 in every later round, about 130 pauses (≈ 3 µs at 25 ns a pause) in all.
 ///
 /// Short first rounds catch an owner that leaves at once: two threads handing the lock back and
 /// forth (the micro-benchmark's ping-pong) took a median 457 ns per round trip (390 ns–1.1 µs),

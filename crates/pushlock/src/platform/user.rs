@@ -15,7 +15,7 @@ std::thread_local! {
 }
 
 /// Polls of its wait block before a waiter sleeps, on multiprocessors. A quarter of the kernel's
-/// 1024: a poll costs about 30 ns (a `pause` on Zen 3), so 256 of them (~8 µs) cost about what
+/// 1024: a poll costs about 25 ns (a `pause` on our EPYC), so 256 of them (~6 µs) cost about what
 /// the sleep they may avoid does (a park and an unpark). Threads here are preempted far more
 /// often than kernel threads holding a push lock, and a waiter that polls for an owner that is
 /// not running takes the processor from it: with 8 threads on 2 processors and 1–10 % writes,
