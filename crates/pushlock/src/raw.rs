@@ -427,7 +427,8 @@ impl<P: Platform> RawPushLock<P> {
         };
         // A writer that is the first waiter keeps `WAKING` while it watches the word, and takes
         // the lock itself when the owners leave (see `claim_when_released`).
-        let claims = first && exclusive && P::spin_count() > 0;
+        let spins = P::spin_count();
+        let claims = first && exclusive && spins > 0;
         let new = if first {
             block.set_oldest();
             let multiple = if current.shares() > 1 {
@@ -451,7 +452,7 @@ impl<P: Platform> RawPushLock<P> {
         if !first && current.bits() & (LOCKED | WAKING) == LOCKED {
             self.optimize(new);
         }
-        if claims && self.claim_when_released(&raw const block, new) {
+        if claims && self.claim_when_released(&raw const block, new, spins) {
             return None;
         }
         if block.wait() {
@@ -461,14 +462,18 @@ impl<P: Platform> RawPushLock<P> {
     }
 
     /// The first waiter, a writer, holding `WAKING` (in `current`) for its own block `own`:
-    /// polls the word while the owners run, and takes the lock as soon as they leave. True if
-    /// it did; false once it gave `WAKING` up to sleep like any other waiter.
+    /// polls the word (up to `polls` times) while the owners run, and takes the lock as soon as
+    /// they leave. True if it did; false once it gave `WAKING` up to sleep like any other waiter.
     ///
     /// A release that finds `WAKING` taken leaves the waking to its holder, so the owners'
     /// last release is a single subtraction and the hand-over costs the writer one load and one
     /// CAS: no wait-block traffic, nobody else walking the list.
-    fn claim_when_released(&self, own: *const WaitBlock<P>, mut current: State) -> bool {
-        let mut polls = P::spin_count();
+    fn claim_when_released(
+        &self,
+        own: *const WaitBlock<P>,
+        mut current: State,
+        mut polls: u32,
+    ) -> bool {
         loop {
             if !current.has(LOCKED) {
                 // We hold `WAKING` (invariant 5): nobody else will act on this released lock.
