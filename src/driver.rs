@@ -21,8 +21,6 @@ pub struct Driver {
     pub filter: AtomicPtr<c_void>,
     /// The server port harnesses connect to.
     pub server_port: AtomicPtr<c_void>,
-    /// The one connected client, if any (`FltCloseClientPort` takes this variable's address).
-    pub client_port: AtomicPtr<c_void>,
     /// Message callbacks in flight; unload waits for them.
     rundown: UnsafeCell<EX_RUNDOWN_REF>,
     /// Answers the harness.
@@ -38,7 +36,6 @@ unsafe impl Sync for Driver {}
 pub static DRIVER: Driver = Driver {
     filter: AtomicPtr::new(ptr::null_mut()),
     server_port: AtomicPtr::new(ptr::null_mut()),
-    client_port: AtomicPtr::new(ptr::null_mut()),
     rundown: UnsafeCell::new(EX_RUNDOWN_REF { Count: 0 }),
     server: Server::new(KernelHost),
     policy: Policy::new(),
@@ -55,9 +52,13 @@ impl Driver {
     }
 
     /// Registers a callback in flight, unless unload has begun.
+    ///
+    /// The guard is built only after the acquire succeeded: its `Drop` releases, and a release
+    /// without an acquire would corrupt the count that unload waits on.
     pub fn enter(&self) -> Option<InFlight> {
         // SAFETY: initialised in DriverEntry; callable at IRQL <= DISPATCH_LEVEL.
-        (unsafe { ExAcquireRundownProtection(self.rundown.get()) } != 0).then_some(InFlight(()))
+        let acquired = unsafe { ExAcquireRundownProtection(self.rundown.get()) } != 0;
+        acquired.then(|| InFlight(()))
     }
 
     /// Waits until every callback in flight has left (unload).
