@@ -34,7 +34,6 @@ pub unsafe extern "system" fn driver_entry(
     DRIVER.filter.store(filter, SeqCst);
     let status = port::open(filter);
     if status < 0 {
-        log::error(c"FltCreateCommunicationPort failed", status);
         // SAFETY: registered above, not started.
         unsafe { FltUnregisterFilter(filter) };
         return status;
@@ -54,13 +53,18 @@ pub unsafe extern "system" fn driver_entry(
 
 /// `FilterUnloadCallback`: always agrees to unload.
 ///
+/// The filter handle stays published until `FltUnregisterFilter` has returned: Filter Manager
+/// calls the disconnect callback of a connected client from inside it, and that callback needs
+/// the handle for `FltCloseClientPort`.
+///
 /// # Safety
 /// Called by Filter Manager at `PASSIVE_LEVEL`, once.
 pub unsafe extern "system" fn unload(_flags: u32) -> NTSTATUS {
     port::close();
-    let filter = DRIVER.filter.swap(ptr::null_mut(), SeqCst);
+    let filter = DRIVER.filter.load(SeqCst);
     // SAFETY: the filter DriverEntry registered, unregistered once.
     unsafe { FltUnregisterFilter(filter) };
+    DRIVER.filter.store(ptr::null_mut(), SeqCst);
     DRIVER.wait_for_callbacks();
     host::wait_for_abandoned_threads();
     log::info(c"unloaded");
