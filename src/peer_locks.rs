@@ -3,6 +3,7 @@
 
 use alloc::sync::Arc;
 use core::cell::UnsafeCell;
+use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use pushlock_selftest::TestLock;
 
@@ -52,9 +53,11 @@ impl TestLock for OsPushLock {
     }
 
     fn word(&self) -> Option<usize> {
-        // A snapshot for reports, read like the debugger would.
-        // SAFETY: a word-sized, aligned read of a word other threads change atomically.
-        Some(unsafe { core::ptr::read_volatile(self.0.get()) })
+        // A snapshot for reports. The kernel changes the word with interlocked operations, so
+        // it is read atomically too (a plain or volatile read would race with them).
+        // SAFETY: the word is aligned, lives as long as `self`, and is only ever accessed
+        // atomically (by the kernel's interlocked routines and by this load).
+        Some(unsafe { AtomicUsize::from_ptr(self.0.get()) }.load(Relaxed))
     }
 }
 
