@@ -50,14 +50,13 @@ fn compile_c_parts() -> Result<(), Box<dyn Error>> {
         // cl.exe: kernel-mode code, no security cookies (no CRT to check them), no default libs.
         build.flag("/kernel").flag("/GS-").flag("/Zl");
     } else {
-        // clang speaks MSVC SEH with -fms-extensions; -fasync-exceptions makes it cover the
-        // copy loops, which contain no calls.
+        // clang speaks MSVC SEH with -fms-extensions; its __try scopes cover calls only, so the
+        // shim copies by calling memcpy (-ffreestanding keeps that a call, not an inlined loop).
         build
             .compiler("clang-14")
             .archiver("llvm-lib-14")
             .flag("--target=x86_64-pc-windows-msvc")
             .flag("-fms-extensions")
-            .flag("-fasync-exceptions")
             .flag("-fno-stack-protector")
             .flag("-ffreestanding");
     }
