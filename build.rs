@@ -5,11 +5,15 @@
 //!   the prebuilt `core`/`alloc` objects expect, `src/runtime.c`.
 //! - WDK lane (feature `wdk`, Windows host): `wdk_build::configure_wdk_binary_build()` links
 //!   against the installed WDK and sets up packaging, as every windows-drivers-rs driver does.
+//! - Both lanes: `/DEF:pushlock_filter.def`, the exports and the name `pushlock_filter.sys` that
+//!   the import library gives C drivers (rustc's own `/DEF` comes first; the linker keeps the
+//!   last).
 //! - Linux lane (no `wdk`): the link flags a kernel image needs, for rust-lld.
 //! - Other targets: nothing; the crate is empty there.
 
 use std::env;
 use std::error::Error;
+use std::path::Path;
 
 /// What a kernel image needs from the linker. `/RELEASE` sets the PE checksum (drivers need it),
 /// `/NODEFAULTLIB` keeps user-mode CRT libraries out; the rest are the flags wdk-build uses.
@@ -33,6 +37,10 @@ fn main() -> Result<(), Box<dyn Error>> {
         return Ok(());
     }
     compile_c_parts()?;
+    // Both lanes: the exports, and the DLL name the import library records (see the file).
+    println!("cargo::rerun-if-changed=pushlock_filter.def");
+    let def = Path::new(&env::var("CARGO_MANIFEST_DIR")?).join("pushlock_filter.def");
+    println!("cargo::rustc-cdylib-link-arg=/DEF:{}", def.display());
     if cfg!(feature = "wdk") {
         wdk_lane()
     } else {

@@ -1,8 +1,9 @@
 /*
  * pushlock_filter.h - the push-lock API exported by pushlock_filter.sys, for C drivers.
  *
- * Link against pushlock_filter.lib (produced next to the .sys). Every function is the Windows
- * one with a "Pl" prefix, so fltmgr.lib can be linked too. Semantics are the kernel's:
+ * Link against pushlock_filter.lib (produced next to the .sys; it names pushlock_filter.sys as
+ * the module to import from). Every function is the Windows one with a "Pl" prefix, so
+ * fltmgr.lib can be linked too. Semantics are the kernel's:
  *
  *   - PlFlt* acquire functions enter a critical region (normal kernel APCs disabled) and the
  *     matching PlFltReleasePushLock* leaves it; PlEx* expect the caller to have done so.
@@ -31,9 +32,6 @@ extern "C" {
 typedef struct _PL_PUSH_LOCK {
     ULONG_PTR Value;
 } PL_PUSH_LOCK, *PPL_PUSH_LOCK;
-
-NTSTATUS NTAPI DllInitialize(_In_ PUNICODE_STRING RegistryPath);
-NTSTATUS NTAPI DllUnload(VOID);
 
 VOID NTAPI PlFltInitializePushLock(_Out_ PPL_PUSH_LOCK PushLock);
 VOID NTAPI PlFltDeletePushLock(_In_ PPL_PUSH_LOCK PushLock);

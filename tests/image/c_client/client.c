@@ -1,0 +1,37 @@
+/*
+ * Another filter, written in C, that uses the push-lock API through include/pushlock_filter.h
+ * and pushlock_filter.lib, as the README tells users to. It calls every function once, so the
+ * image it links to imports all of them. Never run: tests/image/tests/c_client.rs reads the
+ * import table the linker wrote.
+ */
+#include "pushlock_filter.h"
+
+static PL_PUSH_LOCK lock;
+
+NTSTATUS NTAPI DriverEntry(void *driver, PUNICODE_STRING registry_path)
+{
+    (void)driver;
+    (void)registry_path;
+    PlFltInitializePushLock(&lock);
+    PlFltAcquirePushLockExclusive(&lock);
+    PlFltReleasePushLock(&lock);
+    PlFltAcquirePushLockShared(&lock);
+    PlFltReleasePushLock(&lock);
+    PlFltAcquirePushLockExclusiveEx(&lock, 0);
+    PlFltReleasePushLockEx(&lock, 0);
+    PlFltAcquirePushLockSharedEx(&lock, 0);
+    PlFltReleasePushLockEx(&lock, 0);
+    PlFltDeletePushLock(&lock);
+    PlExInitializePushLock(&lock);
+    PlExAcquirePushLockExclusive(&lock);
+    PlExReleasePushLockExclusive(&lock);
+    PlExAcquirePushLockShared(&lock);
+    PlExReleasePushLockShared(&lock);
+    if (PlExTryAcquirePushLockExclusive(&lock)) {
+        PlExReleasePushLock(&lock);
+    }
+    if (PlExTryAcquirePushLockShared(&lock)) {
+        PlExReleasePushLock(&lock);
+    }
+    return 0;
+}
