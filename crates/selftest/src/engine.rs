@@ -9,7 +9,7 @@ use alloc::vec::Vec;
 use core::fmt::Write as _;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::SeqCst};
 
-use pushlock::{LockWord, PushRwLock, RawPushLock};
+use pushlock::{LockWord, Platform, PushRwLock, RawPushLock};
 use pushlock_protocol::{Outcome, Phase, Role, ThreadReport, U64};
 
 use crate::host::Host;
@@ -77,13 +77,13 @@ impl Actor {
         self.max_wait_ns.fetch_max(ns, SeqCst);
     }
 
-    pub fn lock_shared<P: pushlock::Platform>(&self, lock: &RawPushLock<P>) {
+    pub fn lock_shared<P: Platform>(&self, lock: &RawPushLock<P>) {
         self.set(Phase::WantsShared);
         lock.lock_shared();
         self.granted(Phase::HoldsShared);
     }
 
-    pub fn lock_exclusive<P: pushlock::Platform>(&self, lock: &RawPushLock<P>) {
+    pub fn lock_exclusive<P: Platform>(&self, lock: &RawPushLock<P>) {
         self.set(Phase::WantsExclusive);
         lock.lock_exclusive();
         self.granted(Phase::HoldsExclusive);
@@ -98,11 +98,7 @@ impl Actor {
     ///
     /// # Safety
     /// This actor holds a share of `lock`.
-    pub unsafe fn release_shared<P: pushlock::Platform>(
-        &self,
-        lock: &RawPushLock<P>,
-        mode_agnostic: bool,
-    ) {
+    pub unsafe fn release_shared<P: Platform>(&self, lock: &RawPushLock<P>, mode_agnostic: bool) {
         self.set(Phase::Released);
         if mode_agnostic {
             // SAFETY: a share is held (caller).
@@ -117,7 +113,7 @@ impl Actor {
     ///
     /// # Safety
     /// This actor holds `lock` exclusively.
-    pub unsafe fn release_exclusive<P: pushlock::Platform>(
+    pub unsafe fn release_exclusive<P: Platform>(
         &self,
         lock: &RawPushLock<P>,
         mode_agnostic: bool,
@@ -137,6 +133,18 @@ impl Actor {
         self.set(Phase::Released);
     }
 
+    /// Takes a share for the controller: released when the [`Hold`] is dropped.
+    pub fn hold_shared<P: Platform>(self: &Arc<Self>, lock: &Arc<RawPushLock<P>>) -> Hold<P> {
+        self.lock_shared(lock);
+        Hold::new(self, lock, false)
+    }
+
+    /// Takes the lock exclusively for the controller: released when the [`Hold`] is dropped.
+    pub fn hold_exclusive<P: Platform>(self: &Arc<Self>, lock: &Arc<RawPushLock<P>>) -> Hold<P> {
+        self.lock_exclusive(lock);
+        Hold::new(self, lock, true)
+    }
+
     fn report(&self) -> ThreadReport {
         ThreadReport {
             shared: U64::new(self.shared.load(SeqCst)),
@@ -145,6 +153,45 @@ impl Actor {
             role: self.role as u8,
             phase: self.phase() as u8,
             reserved: [0; 6],
+        }
+    }
+}
+
+/// A hold of a round's lock by the controller (the scenario's own thread), released when
+/// dropped: a failed check returns early with `?`, and a lock left held there would strand the
+/// actors queued behind it — and, in the driver, keep `FilterUnload` waiting for them.
+#[must_use = "the lock is released when the hold is dropped"]
+pub struct Hold<P: Platform> {
+    actor: Arc<Actor>,
+    lock: Arc<RawPushLock<P>>,
+    exclusive: bool,
+    mode_agnostic: bool,
+}
+
+impl<P: Platform> Hold<P> {
+    fn new(actor: &Arc<Actor>, lock: &Arc<RawPushLock<P>>, exclusive: bool) -> Self {
+        Self {
+            actor: actor.clone(),
+            lock: lock.clone(),
+            exclusive,
+            mode_agnostic: false,
+        }
+    }
+
+    /// Releases now: by `unlock` if `mode_agnostic`, else by the mode's own release.
+    pub fn release(mut self, mode_agnostic: bool) {
+        self.mode_agnostic = mode_agnostic;
+    }
+}
+
+impl<P: Platform> Drop for Hold<P> {
+    fn drop(&mut self) {
+        if self.exclusive {
+            // SAFETY: taken exclusively by `Actor::hold_exclusive`; released once, here.
+            unsafe { self.actor.release_exclusive(&self.lock, self.mode_agnostic) };
+        } else {
+            // SAFETY: a share taken by `Actor::hold_shared`; released once, here.
+            unsafe { self.actor.release_shared(&self.lock, self.mode_agnostic) };
         }
     }
 }
@@ -358,12 +405,22 @@ impl<H: Host> Ctx<H> {
     /// Fails with `what()` and a dump unless `condition` holds.
     ///
     /// # Errors
-    /// [`Failure::Check`].
+    /// [`Failure::Check`], or [`Failure::TimedOut`] past the deadline.
     pub fn check(&self, condition: bool, what: impl FnOnce() -> String) -> Result<(), Failure> {
         if condition {
             Ok(())
         } else {
-            Err(Failure::Check(self.dump(&what())))
+            Err(self.failure(&what()))
+        }
+    }
+
+    /// A failed check with a dump: a time-out if the run was stopped or past its deadline by
+    /// then (actors give up their scripts once it is, so the check proves nothing more).
+    fn failure(&self, what: &str) -> Failure {
+        if self.env.stopped() {
+            Failure::TimedOut(self.dump(&format!("time limit passed, then: {what}")))
+        } else {
+            Failure::Check(self.dump(what))
         }
     }
 
@@ -400,7 +457,7 @@ impl<H: Host> Ctx<H> {
             .failure
             .read()
             .as_ref()
-            .map_or(Ok(()), |message| Err(Failure::Check(self.dump(message))))
+            .map_or(Ok(()), |message| Err(self.failure(message)))
     }
 
     fn account_actors(&mut self) {
@@ -446,11 +503,12 @@ impl<H: Host> Ctx<H> {
                 String::from("lock word not back to 0")
             })
         });
-        let lock_word = u64::try_from(self.lock.word().0).unwrap_or(u64::MAX);
         let elapsed_ns = self.env.host.now_ns().saturating_sub(self.start_ns);
         let threads = self.actors.iter().map(|actor| actor.report()).collect();
         self.env.stop.store(true, SeqCst);
         self.join_threads();
+        // After the join: what the actors left behind (a failure's own word is in its detail).
+        let lock_word = u64::try_from(self.lock.word().0).unwrap_or(u64::MAX);
         self.account_actors();
         let (outcome, detail) = match result {
             Ok(()) if self.stuck == 0 => (Outcome::Passed, String::new()),

@@ -1,7 +1,9 @@
 //! The conformance scenarios of PUSHLOCK.md §5 (and contract 4), on any host.
 //!
 //! Scenarios that queue waiters observe the queue white-box: before starting the next actor they
-//! wait until the word shows a new newest wait block with `Waiting` set and `Waking` clear. Some
+//! wait until the word shows a new newest wait block with `Waiting` set and `Waking` clear. The
+//! scenario's own thread holds the lock through [`Hold`]s, released on every return, early ones
+//! included: a failed check never strands the actors queued behind it. Some
 //! ideas follow the `ReactOS` kmtest `ExPushLock.c` (MIT); the code is ours.
 
 use alloc::format;
@@ -13,7 +15,7 @@ use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 use pushlock::nt;
 use pushlock_protocol::{Phase, Role};
 
-use crate::engine::{Ctx, Failure, Gate};
+use crate::engine::{Ctx, Failure, Gate, Hold};
 use crate::host::Host;
 
 type Outcome = Result<(), Failure>;
@@ -36,25 +38,26 @@ pub fn uncontended_encodings<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
     let main = ctx.actor("main", Role::Mixed);
     let lock = ctx.lock.clone();
     for mode_agnostic in [false, true] {
-        main.lock_exclusive(&lock);
+        let hold = main.hold_exclusive(&lock);
         ctx.check(lock.word().0 == 0x1, || {
             String::from("exclusive is not 0x1")
         })?;
-        // SAFETY: held exclusively by this thread.
-        unsafe { main.release_exclusive(&lock, mode_agnostic) };
+        hold.release(mode_agnostic);
         ctx.check(lock.word().0 == 0, || {
             String::from("not 0 after the release")
         })?;
-        for k in 1..=5_usize {
-            main.lock_shared(&lock);
+        let mut shares: [Option<Hold<_>>; 5] = core::array::from_fn(|_| None);
+        for (k, share) in (1_usize..).zip(&mut shares) {
+            *share = Some(main.hold_shared(&lock));
             let expected = (k << 4) | 0x1;
             ctx.check(lock.word().0 == expected, || {
                 format!("{k} shares: expected {expected:#x}")
             })?;
         }
-        for k in (0..5_usize).rev() {
-            // SAFETY: one of the shares taken above.
-            unsafe { main.release_shared(&lock, mode_agnostic) };
+        for (k, share) in (0..5_usize).rev().zip(shares.iter_mut().rev()) {
+            if let Some(share) = share.take() {
+                share.release(mode_agnostic);
+            }
             let expected = if k == 0 { 0 } else { (k << 4) | 0x1 };
             ctx.check(lock.word().0 == expected, || {
                 format!("down to {k}: expected {expected:#x}")
@@ -139,7 +142,7 @@ pub fn oldest_writer_woken_alone<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
     for _ in 0..scaled(20) {
         let main = ctx.actor("main", Role::Writer);
         let lock = ctx.lock.clone();
-        main.lock_exclusive(&lock);
+        let hold = main.hold_exclusive(&lock);
         let e1_release = Gate::default();
         let gate = e1_release.clone();
         let e1 = ctx.spawn("E1", Role::Writer, move |env, lock, me| {
@@ -164,8 +167,7 @@ pub fn oldest_writer_woken_alone<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
             })?);
             newest = ctx.wait_queued(newest)?.newest_waiter();
         }
-        // SAFETY: held exclusively by this thread since the start of the round.
-        unsafe { main.release_exclusive(&lock, false) };
+        hold.release(false);
         ctx.wait_phase(&e1, Phase::HoldsExclusive)?;
         ctx.pause(SETTLE_NS / 4);
         for reader in &readers {
@@ -190,9 +192,7 @@ pub fn oldest_writer_woken_alone<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
 pub fn shared_owner_drain<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
     let main = ctx.actor("main", Role::Reader);
     let lock = ctx.lock.clone();
-    for _ in 0..3 {
-        main.lock_shared(&lock);
-    }
+    let shares = [(); 3].map(|()| main.hold_shared(&lock));
     let e = ctx.spawn("E", Role::Writer, |_, lock, me| {
         me.lock_exclusive(lock);
         // SAFETY: held exclusively by this thread.
@@ -208,9 +208,8 @@ pub fn shared_owner_drain<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
         unsafe { me.release_shared(lock, false) };
     })?;
     ctx.wait_queued(word.newest_waiter())?;
-    for left in (0..3).rev() {
-        // SAFETY: one of main's three shares.
-        unsafe { main.release_shared(&lock, false) };
+    for (left, share) in (0..3).rev().zip(shares) {
+        share.release(false);
         if left > 0 {
             ctx.pause(SETTLE_NS);
             ctx.check(e.acquisitions() == 0, || {
@@ -267,7 +266,7 @@ pub fn waiter_arrives_during_release<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
     for _ in 0..scaled(64) {
         let main = ctx.actor("main", Role::Reader);
         let lock = ctx.lock.clone();
-        main.lock_shared(&lock);
+        let hold = main.hold_shared(&lock);
         let e1 = ctx.spawn("E1", Role::Writer, |_, lock, me| {
             me.lock_exclusive(lock);
             // SAFETY: held exclusively by this thread.
@@ -284,8 +283,7 @@ pub fn waiter_arrives_during_release<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
             }
         })?;
         go.open();
-        // SAFETY: main's share.
-        unsafe { main.release_shared(&lock, false) };
+        hold.release(false);
         ctx.wait_phase(&e1, Phase::Finished)?;
         ctx.wait_phase(&e2, Phase::Finished)?;
         ctx.check(e1.acquisitions() == 1 && e2.acquisitions() == 1, || {
@@ -365,6 +363,10 @@ pub fn mixed_record<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
 
 /// The `Flt*` functions hold a critical region (APCs disabled) while the lock is held, and
 /// balance it after; the `Ex*` functions leave APCs to the caller.
+///
+/// Runs on the caller's thread (in the driver: the message callback's). What is seen while the
+/// lock is held is checked only after the release, so a failed check never returns to the
+/// caller inside a critical region (in the kernel: bug check `APC_INDEX_MISMATCH`).
 pub fn flt_critical_region<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
     let main = ctx.actor("main", Role::Mixed);
     let host = ctx.host().clone();
@@ -385,12 +387,13 @@ pub fn flt_critical_region<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
         } else {
             Phase::HoldsExclusive
         });
-        ctx.check(host.apcs_disabled(), || {
-            String::from("Flt acquire did not disable APCs")
-        })?;
+        let disabled_while_held = host.apcs_disabled();
         main.released();
         // SAFETY: acquired just above through the Flt API.
         unsafe { nt::FltReleasePushLock::<H::Platform>(p) };
+        ctx.check(disabled_while_held, || {
+            String::from("Flt acquire did not disable APCs")
+        })?;
         ctx.check(!host.apcs_disabled(), || {
             String::from("FltReleasePushLock left APCs disabled")
         })?;
@@ -398,17 +401,18 @@ pub fn flt_critical_region<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
     // SAFETY: as above, through the Ex API.
     unsafe { nt::ExAcquirePushLockExclusive::<H::Platform>(p) };
     main.took(Phase::HoldsExclusive);
-    ctx.check(!host.apcs_disabled(), || {
-        String::from("Ex acquire touched APCs")
-    })?;
+    let disabled_while_held = host.apcs_disabled();
     main.released();
     // SAFETY: acquired just above.
     unsafe { nt::ExReleasePushLock::<H::Platform>(p) };
-    Ok(())
+    ctx.check(!disabled_while_held, || {
+        String::from("Ex acquire touched APCs")
+    })
 }
 
 /// The `*Ex` functions accept flags 0-3 (0x1 and 0x2 are the auto-boost flags). Other flags are
-/// a bug check in the kernel (0x152) and a panic in user mode, tested on std only.
+/// a bug check in the kernel (0x152) and a panic in user mode, tested on std only. As in
+/// [`flt_critical_region`], checks come after the release.
 pub fn ex_flags_accepted<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
     let main = ctx.actor("main", Role::Mixed);
     let p = ctx.lock.as_ex_push_lock();
@@ -427,12 +431,13 @@ pub fn ex_flags_accepted<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
                 Phase::HoldsExclusive
             });
             let expected = if shared { 0x11 } else { 0x1 };
-            ctx.check(ctx.lock.word().0 == expected, || {
-                format!("flags {flags:#x}: wrong word")
-            })?;
+            let word = ctx.lock.word().0;
             main.released();
             // SAFETY: acquired just above.
             unsafe { nt::FltReleasePushLockEx::<H::Platform>(p, flags) };
+            ctx.check(word == expected, || {
+                format!("flags {flags:#x}: wrong word {word:#x}")
+            })?;
         }
     }
     Ok(())
@@ -484,14 +489,13 @@ pub fn queued_readers_released_together<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
     for round in 0..scaled(200) {
         let writer = ctx.actor("writer", Role::Writer);
         let lock = ctx.lock.clone();
-        writer.lock_exclusive(&lock);
+        let hold = writer.hold_exclusive(&lock);
         spawn_reader_group(ctx, &["reader-0", "reader-1", "reader-2", "reader-3"])?;
         // Vary how many readers queue before the release and how many arrive during it.
         for _ in 0..(round ^ ctx.seed) % 5 {
             ctx.host().yield_now();
         }
-        // SAFETY: held exclusively by this thread since the start of the round.
-        unsafe { writer.release_exclusive(&lock, round % 2 == 0) };
+        hold.release(round % 2 == 0);
         ctx.next_round()?;
     }
     Ok(())
@@ -520,10 +524,9 @@ fn spawn_reader_group<H: Host>(ctx: &mut Ctx<H>, names: &[&'static str]) -> Outc
 pub fn not_reentrant<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
     let main = ctx.actor("main", Role::Writer);
     let lock = ctx.lock.clone();
-    main.lock_exclusive(&lock);
+    let hold = main.hold_exclusive(&lock);
     let tries = (try_exclusive(&lock), try_shared(&lock));
-    // SAFETY: held exclusively by this thread.
-    unsafe { main.release_exclusive(&lock, false) };
+    hold.release(false);
     ctx.check(tries == (false, false), || {
         String::from("the owner re-acquired its own lock")
     })

@@ -4,7 +4,7 @@
 use pushlock_protocol::{
     Command, HEADER_SIZE, MessageWriter, RunReply, RunRequest, ThreadReport, U16, U32, parse_reply,
 };
-use pushlock_selftest::{Server, StdHost};
+use pushlock_selftest::{Host, Server, StdHost};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 pub fn request<T: IntoBytes + Immutable + ?Sized>(command: Command, payload: &T) -> Vec<u8> {
@@ -17,7 +17,7 @@ pub fn request<T: IntoBytes + Immutable + ?Sized>(command: Command, payload: &T)
 }
 
 /// Sends `input`, returns the status and the reply bytes.
-pub fn send(server: &Server<StdHost>, input: &[u8], capacity: usize) -> (i32, Vec<u8>) {
+pub fn send<H: Host>(server: &Server<H>, input: &[u8], capacity: usize) -> (i32, Vec<u8>) {
     let mut output = vec![0xCC; capacity];
     let (status, len) = server.message(input, &mut output);
     output.truncate(len);
@@ -35,6 +35,11 @@ pub fn run_request(scenario: u16, time_limit_ms: u32) -> RunRequest {
 
 /// Runs a scenario and returns its reply and thread reports.
 pub fn run(server: &Server<StdHost>, request: &RunRequest) -> (RunReply, Vec<ThreadReport>) {
+    run_on(server, request)
+}
+
+/// [`run`] on any host.
+pub fn run_on<H: Host>(server: &Server<H>, request: &RunRequest) -> (RunReply, Vec<ThreadReport>) {
     let (status, reply) = send(
         server,
         &self::request(Command::RunScenario, request),

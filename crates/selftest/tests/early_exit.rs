@@ -1,0 +1,113 @@
+//! A scenario that ends early — a check fails, or the time limit passes part-way — releases
+//! everything it holds on that path: no actor is left queued on a held lock (in the driver,
+//! `FilterUnload` would wait for it forever), and the caller's thread leaves no critical region
+//! entered (in the kernel, bug check `APC_INDEX_MISMATCH` when the message returns).
+
+mod common;
+
+use std::thread::JoinHandle;
+
+use pushlock::StdPlatform;
+use pushlock_protocol::{Outcome, PlatformKind, ScenarioKind, text};
+use pushlock_selftest::{CATALOGUE, Host, Server, SpawnError, StdHost};
+
+fn conformance_ids() -> impl Iterator<Item = (u16, &'static str)> {
+    CATALOGUE
+        .iter()
+        .filter(|entry| entry.kind == ScenarioKind::Conformance)
+        .map(|entry| (entry.id, entry.name))
+}
+
+#[test]
+fn a_time_limit_passing_part_way_strands_no_thread() {
+    let server = Server::new(StdHost);
+    for (id, name) in conformance_ids() {
+        for time_limit_ms in [1, 3] {
+            let (reply, _) = common::run(&server, &common::run_request(id, time_limit_ms));
+            let outcome = Outcome::from_code(reply.outcome.get());
+            assert!(
+                matches!(outcome, Some(Outcome::Passed | Outcome::TimedOut)),
+                "{name} in {time_limit_ms} ms: {outcome:?}: {}",
+                text(&reply.detail)
+            );
+            assert_eq!(
+                reply.stuck_threads.get(),
+                0,
+                "{name} in {time_limit_ms} ms: stuck"
+            );
+            assert_eq!(
+                reply.lock_word.get(),
+                0,
+                "{name} in {time_limit_ms} ms: still held"
+            );
+        }
+    }
+}
+
+/// The sim, except that it never sees APCs disabled: the Flt checks fail while the lock is held.
+#[derive(Clone)]
+struct BlindHost(StdHost);
+
+impl Host for BlindHost {
+    type Platform = StdPlatform;
+    type Thread = JoinHandle<()>;
+
+    const PLATFORM: PlatformKind = StdHost::PLATFORM;
+    const VERSION: [u16; 3] = StdHost::VERSION;
+
+    fn spawn(&self, body: Box<dyn FnOnce() + Send>) -> Result<Self::Thread, SpawnError> {
+        self.0.spawn(body)
+    }
+
+    fn join(&self, thread: Self::Thread, timeout_ns: u64) -> Result<(), Self::Thread> {
+        self.0.join(thread, timeout_ns)
+    }
+
+    fn abandon(&self, thread: Self::Thread) {
+        self.0.abandon(thread);
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.0.now_ns()
+    }
+
+    fn processor_count(&self) -> u32 {
+        self.0.processor_count()
+    }
+
+    fn yield_now(&self) {
+        self.0.yield_now();
+    }
+
+    fn sleep_ns(&self, ns: u64) {
+        self.0.sleep_ns(ns);
+    }
+
+    fn apcs_disabled(&self) -> bool {
+        false
+    }
+}
+
+#[test]
+fn a_failed_check_leaves_no_critical_region_entered() {
+    let server = Server::new(BlindHost(StdHost));
+    let (id, _) = conformance_ids()
+        .find(|&(_, name)| name == "flt-critical-region")
+        .unwrap();
+    let (reply, _) = common::run_on(&server, &common::run_request(id, 30_000));
+    assert_eq!(
+        Outcome::from_code(reply.outcome.get()),
+        Some(Outcome::Failed)
+    );
+    assert!(
+        text(&reply.detail).contains("did not disable APCs"),
+        "{}",
+        text(&reply.detail)
+    );
+    assert_eq!(
+        StdPlatform::critical_region_depth(),
+        0,
+        "the message returned inside a region"
+    );
+    assert_eq!(reply.lock_word.get(), 0);
+}
