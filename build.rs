@@ -36,6 +36,8 @@ fn main() -> Result<(), Box<dyn Error>> {
     if env::var("CARGO_CFG_TARGET_OS")? != "windows" {
         return Ok(());
     }
+    // The driver's code is compiled where this is set (here, and in the host lane).
+    println!("cargo::rustc-cfg=pushlock_kernel");
     compile_c_parts()?;
     // Both lanes: the exports, and the DLL name the import library records (see the file).
     println!("cargo::rerun-if-changed=pushlock_filter.def");

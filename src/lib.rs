@@ -6,10 +6,13 @@
 //! wdk-build links and packages, wdk-panic handles panics) and the Linux lane (`cargo sys`,
 //! `--no-default-features`: rust-lld links a real `.sys` with the same flags; `panic.rs` and
 //! `mem.rs` stand in for what the WDK provides). Kernel routines are declared here (`ffi`) and
-//! imported by name; nothing calls wdk-sys. On other targets the crate is empty.
+//! imported by name; nothing calls wdk-sys. On other targets the crate is empty, except in the
+//! host lane (`tests/driver-host`): the same source, built for the host with
+//! `cfg(pushlock_kernel)` against `tests/kernel`, a user-mode kernel, so that tests run it under
+//! real threads. `pushlock_kernel` is set by build.rs for Windows targets and by the host lane.
 #![cfg_attr(windows, no_std)]
 #![cfg_attr(
-    windows,
+    pushlock_kernel,
     deny(
         clippy::unwrap_used,
         clippy::expect_used,
@@ -22,34 +25,34 @@
     )
 )]
 
-#[cfg(windows)]
+#[cfg(pushlock_kernel)]
 extern crate alloc;
 
-#[cfg(windows)]
+#[cfg(pushlock_kernel)]
 mod driver;
-#[cfg(windows)]
+#[cfg(pushlock_kernel)]
 mod entry;
-#[cfg(windows)]
+#[cfg(pushlock_kernel)]
 pub mod exports;
-#[cfg(windows)]
+#[cfg(pushlock_kernel)]
 mod ffi;
-#[cfg(windows)]
+#[cfg(pushlock_kernel)]
 mod filter;
-#[cfg(windows)]
+#[cfg(pushlock_kernel)]
 mod host;
-#[cfg(windows)]
+#[cfg(pushlock_kernel)]
 mod log;
 #[cfg(all(windows, not(feature = "wdk")))]
 mod mem;
 #[cfg(all(windows, not(feature = "wdk")))]
 mod panic;
-#[cfg(windows)]
+#[cfg(pushlock_kernel)]
 mod peer_locks;
-#[cfg(windows)]
+#[cfg(pushlock_kernel)]
 mod pool;
-#[cfg(windows)]
+#[cfg(pushlock_kernel)]
 mod port;
-#[cfg(windows)]
+#[cfg(pushlock_kernel)]
 mod user_buffer;
 
 #[cfg(all(windows, feature = "wdk"))]

@@ -2,7 +2,10 @@
 //! same way: bug check `0x52504E43` ("RPNC") with the location. No code path of this driver
 //! should panic (the no-panic lints deny the usual causes); this is the backstop.
 
-use crate::ffi::KeBugCheckEx;
+#[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
+unsafe extern "system" {
+    fn KeBugCheckEx(code: u32, p1: usize, p2: usize, p3: usize, p4: usize) -> !;
+}
 
 #[panic_handler]
 fn panic(info: &core::panic::PanicInfo<'_>) -> ! {

@@ -8,7 +8,9 @@ use crate::ffi::{self, NTSTATUS, STATUS_SUCCESS};
 /// `STATUS_INSUFFICIENT_RESOURCES`.
 pub const STATUS_INSUFFICIENT_RESOURCES: NTSTATUS = 0xC000_009A_u32.cast_signed();
 
-// Imported for the C shim, which calls them; Rust code does not.
+// Imported for the C shim, which calls them; Rust code does not. (The host lane has no shim:
+// its kernel defines the two copy routines.)
+#[cfg(windows)]
 #[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
 unsafe extern "system" {
     #[allow(dead_code, reason = "called by user_buffer.c")]
@@ -16,6 +18,7 @@ unsafe extern "system" {
     #[allow(dead_code, reason = "called by user_buffer.c")]
     fn ProbeForWrite(address: *mut c_void, length: usize, alignment: u32);
 }
+#[cfg(windows)]
 #[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
 unsafe extern "C" {
     #[allow(

@@ -1,6 +1,7 @@
 //! Kernel and Filter Manager routines, declared by this driver and imported by name
 //! (raw-dylib) from the module that exports each. Every name here is on the allow-list that
-//! `tests/image` checks the built `.sys` against, with its documentation link.
+//! `tests/image` checks the built `.sys` against, with its documentation link. In the host lane
+//! the same declarations link against `tests/kernel`, which defines every one of them.
 #![allow(non_snake_case, reason = "the WDK's own names")]
 
 mod types;
@@ -9,7 +10,10 @@ use core::ffi::c_void;
 
 pub use types::*;
 
-#[link(name = "fltmgr.sys", kind = "raw-dylib", modifiers = "+verbatim")]
+#[cfg_attr(
+    windows,
+    link(name = "fltmgr.sys", kind = "raw-dylib", modifiers = "+verbatim")
+)]
 unsafe extern "system" {
     pub fn FltRegisterFilter(
         driver: PDRIVER_OBJECT,
@@ -44,7 +48,10 @@ unsafe extern "system" {
     pub fn FltReleasePushLock(lock: *mut usize);
 }
 
-#[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
+#[cfg_attr(
+    windows,
+    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+)]
 unsafe extern "system" {
     pub fn ExInitializeRundownProtection(rundown: *mut EX_RUNDOWN_REF);
     pub fn ExAcquireRundownProtection(rundown: *mut EX_RUNDOWN_REF) -> u8;
@@ -89,16 +96,21 @@ unsafe extern "system" {
     pub fn ExAcquireResourceSharedLite(resource: *mut ERESOURCE, wait: u8) -> u8;
     pub fn ExReleaseResourceLite(resource: *mut ERESOURCE);
     pub fn ExDeleteResourceLite(resource: *mut ERESOURCE) -> NTSTATUS;
-    pub fn KeBugCheckEx(code: u32, p1: usize, p2: usize, p3: usize, p4: usize) -> !;
 }
 
-#[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
+#[cfg_attr(
+    windows,
+    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+)]
 unsafe extern "C" {
     /// `DbgPrintEx`: variadic, so cdecl.
     pub fn DbgPrintEx(component: u32, level: u32, format: *const u8, ...) -> u32;
 }
 
-#[link(name = "hal.dll", kind = "raw-dylib", modifiers = "+verbatim")]
+#[cfg_attr(
+    windows,
+    link(name = "hal.dll", kind = "raw-dylib", modifiers = "+verbatim")
+)]
 unsafe extern "system" {
     pub fn KeQueryPerformanceCounter(frequency: *mut i64) -> i64;
 }

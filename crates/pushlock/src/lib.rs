@@ -9,8 +9,9 @@
 //! - [`RawPushLock<P>`]: the lock, generic over the [`Platform`] its waiters sleep on.
 //! - [`nt`]: the Windows-shaped API (`ExAcquirePushLockExclusive`, `FltReleasePushLock`, ...).
 //! - [`RwLock<T>`] (feature `std`): a guard-based lock for ordinary Rust through `lock_api`.
-//! - Platforms: [`StdPlatform`] (feature `std`), `KernelPlatform` (feature `km`, Windows),
-//!   `LoomPlatform` (`cfg(loom)`).
+//! - Platforms: [`StdPlatform`] (feature `std`), `KernelPlatform` (feature `km`: the Windows
+//!   kernel, or on other hosts the user-mode kernel of the driver's host lane), `LoomPlatform`
+//!   (`cfg(loom)`).
 //!
 //! Beyond the kernel: readers are never turned into writers, so shared really is shared (see the
 //! `raw` module docs), and the behaviour is pinned by loom models, Miri and a conformance suite.
@@ -46,7 +47,7 @@ pub use nt::EX_PUSH_LOCK;
 pub use platform::LoomPlatform;
 #[cfg(all(feature = "std", not(loom)))]
 pub use platform::StdPlatform;
-#[cfg(all(feature = "km", windows))]
+#[cfg(all(feature = "km", not(loom)))]
 pub use platform::{KEVENT, KernelPlatform};
 pub use platform::{Misuse, Platform};
 pub use raw::RawPushLock;

@@ -3,7 +3,9 @@
 //! Waiters sleep on a `KEVENT` in their stack wait block, `KernelMode` so that the stack stays
 //! resident, with wait reason `WrPushLock` so that debuggers and traces show the wait for what it
 //! is. Routines are imported from `ntoskrnl.exe` by this crate itself (raw-dylib), never through
-//! `windows-sys`, which maps some kernel routines to `ntdll.dll`.
+//! `windows-sys`, which maps some kernel routines to `ntdll.dll`. Built for another host, the
+//! same code links against whatever defines those routines: the driver's host lane supplies
+//! them from `tests/kernel`, a user-mode kernel with Driver Verifier's checks.
 //!
 //! Call at `IRQL <= APC_LEVEL`, as the kernel's push locks require.
 #![allow(non_camel_case_types, non_snake_case)]
@@ -31,7 +33,10 @@ const INVALID_PUSH_LOCK_FLAGS: u32 = 0x152;
 /// not held, 4 share-count overflow), 2 = the lock's address, 3 = the lock word.
 pub const PUSHLOCK_MISUSE: u32 = 0x504C_434B;
 
-#[link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")]
+#[cfg_attr(
+    windows,
+    link(name = "ntoskrnl.exe", kind = "raw-dylib", modifiers = "+verbatim")
+)]
 unsafe extern "system" {
     fn KeInitializeEvent(event: *mut KEVENT, event_type: i32, state: u8);
     fn KeSetEvent(event: *mut KEVENT, increment: i32, wait: u8) -> i32;

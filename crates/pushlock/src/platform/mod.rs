@@ -9,9 +9,9 @@ use core::fmt;
 
 use crate::LockWord;
 
-#[cfg(all(feature = "km", windows))]
+#[cfg(all(feature = "km", not(loom)))]
 mod kernel;
-#[cfg(all(feature = "km", windows))]
+#[cfg(all(feature = "km", not(loom)))]
 mod kernel_types;
 #[cfg(loom)]
 mod loom_model;
@@ -20,9 +20,9 @@ mod park;
 #[cfg(all(feature = "std", not(loom)))]
 mod user;
 
-#[cfg(all(feature = "km", windows))]
+#[cfg(all(feature = "km", not(loom)))]
 pub use kernel::KernelPlatform;
-#[cfg(all(feature = "km", windows))]
+#[cfg(all(feature = "km", not(loom)))]
 pub use kernel_types::KEVENT;
 #[cfg(loom)]
 pub use loom_model::LoomPlatform;
@@ -132,11 +132,11 @@ impl fmt::Display for Misuse {
 /// the same process. The cap keeps a watcher from pulling the word's cache line away from a busy
 /// owner every few nanoseconds: a look after every single pause cost up to a fifth of the
 /// write-heavy throughput cells. The throughput matrix did not move beyond its noise.
-#[cfg(any(all(feature = "std", not(loom)), all(feature = "km", windows)))]
+#[cfg(any(all(feature = "std", not(loom)), all(feature = "km", not(loom))))]
 const WORD_PAUSE_ROUNDS: u32 = 19;
 
 /// Round `round` (below [`WORD_PAUSE_ROUNDS`]) of pausing on the lock word.
-#[cfg(any(all(feature = "std", not(loom)), all(feature = "km", windows)))]
+#[cfg(any(all(feature = "std", not(loom)), all(feature = "km", not(loom))))]
 fn pause_round(round: u32) {
     for _ in 0..1_u32 << round.min(3) {
         core::hint::spin_loop();

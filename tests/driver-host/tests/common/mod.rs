@@ -1,0 +1,78 @@
+//! Driving the driver through the user-mode kernel, with the books checked at every step.
+#![allow(dead_code, reason = "each test binary uses a different part")]
+
+use pushlock_kernel::{Handle, Message, Session};
+use pushlock_protocol::{Command, HEADER_SIZE, HelloReply, MessageWriter, parse_reply};
+use zerocopy::{FromBytes, Immutable, IntoBytes};
+
+// The driver itself, linked in: its DriverEntry and callbacks are what the kernel calls.
+use pushlock_filter as _;
+
+pub const STATUS_SUCCESS: i32 = 0;
+/// Room for the largest reply (as the harness allows).
+pub const REPLY_CAPACITY: usize = 16 * 1024;
+
+/// A loaded driver in a session; asserts the books clean after each step.
+pub struct Driver<'a> {
+    pub session: &'a Session,
+}
+
+impl<'a> Driver<'a> {
+    /// `DriverEntry` succeeds.
+    pub fn load(session: &'a Session) -> Self {
+        assert_eq!(session.driver_entry(), STATUS_SUCCESS, "DriverEntry");
+        let driver = Self { session };
+        driver.clean("DriverEntry");
+        driver
+    }
+
+    /// No rule broken so far.
+    pub fn clean(&self, after: &str) {
+        let violations = self.session.violations();
+        assert!(violations.is_empty(), "after {after}: {violations:#?}");
+    }
+
+    pub fn connect(&self) -> Handle {
+        let client = self.session.connect().expect("the port accepts a client");
+        self.clean("connect");
+        client
+    }
+
+    pub fn send(&self, client: Handle, message: &[u8]) -> Message {
+        let reply = self.session.send(client, message, REPLY_CAPACITY);
+        self.clean("a message");
+        reply
+    }
+
+    /// Unloads with `flags`; the unload succeeds and leaves nothing behind.
+    pub fn unload(self, flags: u32) {
+        assert_eq!(self.session.unload(flags), STATUS_SUCCESS, "unload");
+        self.clean("unload");
+        let leaks = self.session.leaks();
+        assert!(leaks.is_empty(), "left behind after unload: {leaks:#?}");
+    }
+}
+
+/// A request as the harness builds it.
+pub fn request<T: IntoBytes + Immutable + ?Sized>(command: Command, payload: &T) -> Vec<u8> {
+    let bytes = payload.as_bytes();
+    let mut out = vec![0; HEADER_SIZE + bytes.len()];
+    let mut writer = MessageWriter::new(&mut out, command as u16, 42, bytes.len()).unwrap();
+    writer.put(bytes);
+    assert!(writer.finish().is_some());
+    out
+}
+
+/// The payload of a successful reply to `command`.
+pub fn payload(message: &Message, command: Command) -> &[u8] {
+    assert_eq!(
+        message.status, STATUS_SUCCESS,
+        "{command:?} answered {:#x}",
+        message.status
+    );
+    parse_reply(message.reply(), command, 42).expect("a well-formed reply")
+}
+
+pub fn hello(message: &Message) -> HelloReply {
+    HelloReply::read_from_bytes(payload(message, Command::Hello)).unwrap()
+}

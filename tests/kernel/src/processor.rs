@@ -1,0 +1,53 @@
+//! Per-thread and per-processor routines: critical regions (normal kernel APCs), the performance
+//! counter, the processor count.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use crate::books::violation;
+use crate::context::{critical_region_depth, set_critical_region_depth};
+
+/// The performance counter's frequency: 10 MHz, as on most Windows systems.
+const COUNTER_FREQUENCY: i64 = 10_000_000;
+
+/// `KeEnterCriticalRegion`: normal kernel APCs off for this thread (nests).
+#[unsafe(no_mangle)]
+pub extern "system" fn KeEnterCriticalRegion() {
+    set_critical_region_depth(critical_region_depth() + 1);
+}
+
+/// `KeLeaveCriticalRegion`: must match an enter on the same thread.
+#[unsafe(no_mangle)]
+pub extern "system" fn KeLeaveCriticalRegion() {
+    match critical_region_depth().checked_sub(1) {
+        Some(depth) => set_critical_region_depth(depth),
+        None => violation("KeLeaveCriticalRegion", "no critical region to leave"),
+    }
+}
+
+/// `KeAreApcsDisabled`: inside a critical region.
+#[unsafe(no_mangle)]
+pub extern "system" fn KeAreApcsDisabled() -> u8 {
+    u8::from(critical_region_depth() > 0)
+}
+
+/// `KeQueryPerformanceCounter` (hal.dll): ticks since the first call, at 10 MHz.
+///
+/// # Safety
+/// `frequency` is null or writable.
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn KeQueryPerformanceCounter(frequency: *mut i64) -> i64 {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    if !frequency.is_null() {
+        // SAFETY: writable (caller).
+        unsafe { frequency.write(COUNTER_FREQUENCY) };
+    }
+    let ns = EPOCH.get_or_init(Instant::now).elapsed().as_nanos();
+    i64::try_from(ns / 100).unwrap_or(i64::MAX)
+}
+
+/// `KeQueryActiveProcessorCountEx`: this machine's processors, for every group.
+#[unsafe(no_mangle)]
+pub extern "system" fn KeQueryActiveProcessorCountEx(_group: u16) -> u32 {
+    std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+}
