@@ -1,15 +1,17 @@
 //! Loading and unloading: register with Filter Manager, open the port, start filtering, and
 //! undo exactly what was done if a step fails. Unload closes the server port first (no new
 //! connections), unregisters (which closes the client port and stops callbacks), then waits
-//! for messages in flight and for scenario threads that are still running this image's code.
+//! for messages in flight and for scenario threads that are still running this image's code —
+//! unless the unload is not mandatory and some of those threads are stuck: then it refuses.
 
 use core::ptr;
 use core::sync::atomic::Ordering::SeqCst;
 
 use crate::driver::DRIVER;
 use crate::ffi::{
-    FltRegisterFilter, FltStartFiltering, FltUnregisterFilter, NTSTATUS, PDRIVER_OBJECT,
-    PFLT_OBJECT, STATUS_SUCCESS, UNICODE_STRING,
+    FLTFL_FILTER_UNLOAD_MANDATORY, FltRegisterFilter, FltStartFiltering, FltUnregisterFilter,
+    NTSTATUS, PDRIVER_OBJECT, PFLT_OBJECT, STATUS_FLT_DO_NOT_DETACH, STATUS_SUCCESS,
+    UNICODE_STRING,
 };
 use crate::{filter, host, log, port};
 
@@ -51,15 +53,30 @@ pub unsafe extern "system" fn driver_entry(
     STATUS_SUCCESS
 }
 
-/// `FilterUnloadCallback`: always agrees to unload.
+/// `FilterUnloadCallback`.
+///
+/// Scenario threads stuck in a broken lock run this image's code, so unload must wait for them
+/// before the image goes: a non-mandatory unload (`fltmc unload`) is refused while any is
+/// stuck (`STATUS_FLT_DO_NOT_DETACH`, and the debugger log says why), so that it never hangs; a
+/// mandatory one (`sc stop`) cannot be refused, and waits.
 ///
 /// The filter handle stays published until `FltUnregisterFilter` has returned: Filter Manager
 /// calls the disconnect callback of a connected client from inside it, and that callback needs
 /// the handle for `FltCloseClientPort`.
 ///
 /// # Safety
-/// Called by Filter Manager at `PASSIVE_LEVEL`, once.
-pub unsafe extern "system" fn unload(_flags: u32) -> NTSTATUS {
+/// Called by Filter Manager at `PASSIVE_LEVEL`, once per unload request.
+pub unsafe extern "system" fn unload(flags: u32) -> NTSTATUS {
+    if flags & FLTFL_FILTER_UNLOAD_MANDATORY == 0 {
+        let stuck = host::stuck_threads();
+        if stuck > 0 {
+            log::count(
+                c"unload refused: scenario threads stuck in a lock (sc stop waits for them)",
+                stuck,
+            );
+            return STATUS_FLT_DO_NOT_DETACH;
+        }
+    }
     port::close();
     let filter = DRIVER.filter.load(SeqCst);
     // SAFETY: the filter DriverEntry registered, unregistered once.

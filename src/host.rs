@@ -17,7 +17,8 @@ use crate::ffi::{
     ALL_PROCESSOR_GROUPS, EXECUTIVE, HANDLE, KERNEL_MODE, KeAreApcsDisabled,
     KeDelayExecutionThread, KeQueryActiveProcessorCountEx, KeQueryPerformanceCounter,
     KeWaitForSingleObject, ObReferenceObjectByHandle, ObfDereferenceObject, PsCreateSystemThread,
-    PsTerminateSystemThread, STATUS_SUCCESS, SYNCHRONIZE, THREAD_ALL_ACCESS, ZwClose,
+    PsTerminateSystemThread, STATUS_SUCCESS, STATUS_TIMEOUT, SYNCHRONIZE, THREAD_ALL_ACCESS,
+    ZwClose,
 };
 use crate::peer_locks::{OsPushLock, Resource};
 
@@ -67,6 +68,20 @@ pub fn wait_for_abandoned_threads() {
             unsafe { ObfDereferenceObject(object) };
         }
     }
+}
+
+/// Abandoned scenario threads that are still running (stuck in a lock).
+pub fn stuck_threads() -> u32 {
+    let zero = 0_i64;
+    let running = ABANDONED.iter().filter(|slot| {
+        let object = slot.load(SeqCst);
+        // SAFETY: a referenced thread object (unload, the only caller, is the only taker); a
+        // zero timeout only asks whether it has ended.
+        !object.is_null()
+            && unsafe { KeWaitForSingleObject(object, EXECUTIVE, KERNEL_MODE, 0, &raw const zero) }
+                == STATUS_TIMEOUT
+    });
+    u32::try_from(running.count()).unwrap_or(u32::MAX)
 }
 
 /// Where scenarios run in the kernel.

@@ -20,6 +20,20 @@ pub fn error(what: &CStr, status: NTSTATUS) {
     };
 }
 
+/// `pushlock_filter: <what>: <count>` at error level.
+pub fn count(what: &CStr, count: u32) {
+    // SAFETY: a NUL-terminated format with one %s (a C string) and one %u (a 32-bit value).
+    unsafe {
+        DbgPrintEx(
+            DPFLTR_IHVDRIVER_ID,
+            DPFLTR_ERROR_LEVEL,
+            c"pushlock_filter: %s: %u\n".as_ptr().cast(),
+            what.as_ptr(),
+            count,
+        )
+    };
+}
+
 /// `pushlock_filter: <what>` at info level.
 pub fn info(what: &CStr) {
     // SAFETY: a NUL-terminated format with one %s (a C string).

@@ -206,3 +206,10 @@ pub const DPFLTR_INFO_LEVEL: u32 = 3;
 
 /// `STATUS_SUCCESS`.
 pub const STATUS_SUCCESS: NTSTATUS = 0;
+/// `STATUS_TIMEOUT`: a wait's time ran out (a success code).
+pub const STATUS_TIMEOUT: NTSTATUS = 0x102;
+/// `STATUS_FLT_DO_NOT_DETACH`: a non-mandatory unload refused.
+pub const STATUS_FLT_DO_NOT_DETACH: NTSTATUS = 0xC01C_0010_u32.cast_signed();
+/// `FLTFL_FILTER_UNLOAD_MANDATORY`: the unload cannot be refused (`sc stop`); `fltmc unload`
+/// leaves it clear.
+pub const FLTFL_FILTER_UNLOAD_MANDATORY: u32 = 0x1;

@@ -1,5 +1,6 @@
 //! The driver's glue, executed: load, connect, messages, creates, disconnect and unload, as
-//! Filter Manager and the harness do them, with the user-mode kernel's books checked.
+//! Filter Manager and the harness do them, with the user-mode kernel's books checked after
+//! every step and its leak report empty after every unload.
 #![allow(
     clippy::significant_drop_tightening,
     reason = "a session holds the kernel for the whole test"
@@ -7,9 +8,9 @@
 
 mod common;
 
-use common::{Driver, STATUS_SUCCESS, hello, request};
-use pushlock_kernel::{Session, UNLOAD_MANDATORY};
-use pushlock_protocol::Command;
+use common::{Driver, REPLY_CAPACITY, STATUS_SUCCESS, hello, policy, request, stats};
+use pushlock_kernel::{Fault, STATUS_ACCESS_VIOLATION, Session, UNLOAD_MANDATORY};
+use pushlock_protocol::{Command, ListRequest, status};
 
 #[test]
 fn load_hello_unload_leaves_nothing_behind() {
@@ -17,8 +18,156 @@ fn load_hello_unload_leaves_nothing_behind() {
     let driver = Driver::load(&session);
     let client = driver.connect();
     let reply = driver.send(client, &request(Command::Hello, &()));
-    assert_eq!(reply.status, STATUS_SUCCESS);
     assert_eq!(hello(&reply).platform.get(), 2, "the kernel platform");
     session.disconnect(client);
+    assert_eq!(session.debug_log(), ["pushlock_filter: loaded"]);
+    driver.unload(0);
+    assert_eq!(session.debug_log(), ["pushlock_filter: unloaded"]);
+}
+
+/// Filter Manager disconnects the client from inside `FltUnregisterFilter`; the disconnect
+/// callback needs the filter handle then (it once passed NULL).
+#[test]
+fn unload_with_a_client_connected_closes_its_port() {
+    let session = Session::new();
+    let driver = Driver::load(&session);
+    let _client = driver.connect();
     driver.unload(UNLOAD_MANDATORY);
+}
+
+/// The connection cookie is the client port: each disconnect closes its own.
+#[test]
+fn each_connection_closes_its_own_port() {
+    let session = Session::new();
+    let driver = Driver::load(&session);
+    for _ in 0..3 {
+        let client = driver.connect();
+        let reply = driver.send(client, &request(Command::Hello, &()));
+        assert_eq!(reply.status, STATUS_SUCCESS);
+        session.disconnect(client);
+        driver.clean("disconnect");
+    }
+    assert_eq!(
+        session.connect().and_then(|_| session.connect()).err(),
+        Some(status::CONNECTION_COUNT_LIMIT),
+        "one client at a time"
+    );
+    driver.unload(0);
+}
+
+#[test]
+fn policy_and_pre_create_counting_show_in_stats() {
+    let session = Session::new();
+    let driver = Driver::load(&session);
+    let client = driver.connect();
+    let before = stats(&driver, client);
+    let reply = driver.send(client, &policy(&[1234, 99]));
+    assert_eq!(reply.status, STATUS_SUCCESS);
+    for pid in [1234, 5, 99, 1234] {
+        assert_eq!(
+            session.create(pid),
+            Some(1),
+            "FLT_PREOP_SUCCESS_NO_CALLBACK"
+        );
+    }
+    let after = stats(&driver, client);
+    assert_eq!(after.filter_present.get(), 1);
+    assert_eq!(after.creates_seen.get() - before.creates_seen.get(), 4);
+    assert_eq!(
+        after.creates_matched.get() - before.creates_matched.get(),
+        3
+    );
+    assert_eq!(after.policy_updates.get() - before.policy_updates.get(), 1);
+    assert_eq!(after.policy_size.get(), 2);
+    let reply = driver.send(client, &policy(&[]));
+    assert_eq!(reply.status, STATUS_SUCCESS);
+    driver.unload(0);
+}
+
+#[test]
+fn a_failing_driver_entry_step_returns_its_status_and_undoes_the_rest() {
+    for routine in [
+        "FltRegisterFilter",
+        "FltBuildDefaultSecurityDescriptor",
+        "FltCreateCommunicationPort",
+        "FltStartFiltering",
+    ] {
+        let session = Session::new();
+        let failure = 0xC000_0001_u32.cast_signed();
+        session.inject(Fault::Routine(routine, failure));
+        assert_eq!(session.driver_entry(), failure, "{routine}");
+        assert!(!session.loaded(), "{routine}: still registered");
+        assert_eq!(session.violations(), Vec::<String>::new(), "{routine}");
+        assert_eq!(session.leaks(), Vec::<String>::new(), "{routine}");
+        let log = session.debug_log();
+        assert!(
+            log.iter().any(|line| line.contains(routine)),
+            "{routine}: {log:?}"
+        );
+    }
+}
+
+/// Every allocation a message makes, failing in turn: `STATUS_INSUFFICIENT_RESOURCES`, nothing
+/// written, nothing leaked, and the driver goes on answering.
+#[test]
+fn each_allocation_of_a_message_failing_is_refused_cleanly() {
+    let list = ListRequest::default();
+    let messages = [
+        ("Hello", request(Command::Hello, &())),
+        ("Stats", request(Command::Stats, &())),
+        ("ListScenarios", request(Command::ListScenarios, &list)),
+        ("SetPolicy", policy(&[7])),
+    ];
+    let session = Session::new();
+    let driver = Driver::load(&session);
+    let client = driver.connect();
+    for (name, message) in &messages {
+        let before = session.allocations();
+        assert_eq!(
+            driver.send(client, message).status,
+            STATUS_SUCCESS,
+            "{name}"
+        );
+        let sites = session.allocations() - before;
+        assert!(sites > 0, "{name} allocates nothing?");
+        for site in 1..=sites {
+            session.inject(Fault::Allocation(site));
+            let reply = session.send(client, message, REPLY_CAPACITY);
+            session.clear_faults();
+            assert_eq!(
+                (reply.status, reply.returned),
+                (status::INSUFFICIENT_RESOURCES, 0),
+                "{name}, allocation {site} of {sites}"
+            );
+            assert!(
+                reply.output.iter().all(|&b| b == 0xEE),
+                "{name}: bytes written"
+            );
+            driver.clean(name);
+        }
+        assert_eq!(
+            driver.send(client, message).status,
+            STATUS_SUCCESS,
+            "{name} after"
+        );
+    }
+    driver.unload(0);
+}
+
+/// A user buffer unmapped under the copy: the shim's `__except` status, nothing answered.
+#[test]
+fn a_request_buffer_faulting_mid_copy_is_refused() {
+    let session = Session::new();
+    let driver = Driver::load(&session);
+    let client = driver.connect();
+    let before = stats(&driver, client).messages.get();
+    let message = policy(&[1, 2, 3]);
+    for fault_after in [0, 1, 23, 24, message.len() - 1] {
+        let reply = session.send_faulting(client, &message, REPLY_CAPACITY, Some(fault_after));
+        assert_eq!((reply.status, reply.returned), (STATUS_ACCESS_VIOLATION, 0));
+        driver.clean("a faulting request");
+    }
+    let after = stats(&driver, client).messages.get();
+    assert_eq!(after - before, 1, "only the first Stats was answered");
+    driver.unload(0);
 }

@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicI32, AtomicU8, Ordering::SeqCst};
+use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU32, Ordering::SeqCst};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,33 @@ static OBJECTS: Mutex<Objects> = Mutex::new(Objects {
     waits: Vec::new(),
 });
 static SIGNAL: Condvar = Condvar::new();
+/// `KeSetEvent` calls still to lose (a fault: a lost wake-up leaves its waiter stuck).
+static LOSE: AtomicU32 = AtomicU32::new(0);
+static LOST: Mutex<Vec<Lost>> = Mutex::new(Vec::new());
+
+/// An event whose signal was lost; its waiter is still blocked on it, so it is still live.
+struct Lost(*mut c_void);
+
+// SAFETY: only passed back to `set_signalled`, which synchronises.
+unsafe impl Send for Lost {}
+
+fn lost() -> MutexGuard<'static, Vec<Lost>> {
+    LOST.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Makes the next `count` `KeSetEvent` calls do nothing (their waiters stay blocked).
+pub fn lose_signals(count: u32) {
+    LOSE.store(count, SeqCst);
+}
+
+/// Delivers every lost signal: the stuck waiters go on.
+pub fn deliver_lost_signals() {
+    LOSE.store(0, SeqCst);
+    let events = as_kernel(|| std::mem::take(&mut *lost()));
+    for Lost(event) in events {
+        set_signalled(event);
+    }
+}
 
 fn objects() -> MutexGuard<'static, Objects> {
     OBJECTS.lock().unwrap_or_else(PoisonError::into_inner)
@@ -114,6 +141,13 @@ pub unsafe extern "system" fn KeSetEvent(event: *mut c_void, _increment: i32, wa
     }
     if wait != 0 {
         violation("KeSetEvent", "Wait = TRUE: no wait routine follows here");
+    }
+    if LOSE
+        .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+    {
+        as_kernel(|| lost().push(Lost(event)));
+        return 0;
     }
     set_signalled(event)
 }

@@ -9,7 +9,7 @@
 //! | module | routines | checks |
 //! |---|---|---|
 //! | `pool` | `ExAllocatePool2`, `ExFreePoolWithTag` | tag non-zero and matching at free, double free, leaks by tag at unload; any allocation can fail |
-//! | `dispatcher` | `KeInitializeEvent`, `KeSetEvent`, `KeWaitForSingleObject`, `KeDelayExecutionThread` | waits only on initialised objects, `KernelMode`, not alertable; who waits on what, for hang reports |
+//! | `dispatcher` | `KeInitializeEvent`, `KeSetEvent`, `KeWaitForSingleObject`, `KeDelayExecutionThread` | waits only on initialised objects, `KernelMode`, not alertable; who waits on what, for hang reports; signals can be lost (a stuck waiter) |
 //! | `threads` | `PsCreateSystemThread`, `PsTerminateSystemThread`, `ObReferenceObjectByHandle`, `ObfDereferenceObject`, `ZwClose` | handle and reference balance; critical regions left at thread exit; thread start and reference can fail |
 //! | `processor` | `KeEnterCriticalRegion`, `KeLeaveCriticalRegion`, `KeAreApcsDisabled`, `KeQueryPerformanceCounter`, `KeQueryActiveProcessorCountEx` | no leave without an enter |
 //! | `rundown` | `ExInitializeRundownProtection`, `ExAcquire/ReleaseRundownProtection`, `ExWaitForRundownProtectionRelease` | initialised before use, no release without an acquire |

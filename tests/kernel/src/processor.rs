@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use std::time::Instant;
 
 use crate::books::violation;
-use crate::context::{critical_region_depth, set_critical_region_depth};
+use crate::context::{as_kernel, critical_region_depth, set_critical_region_depth};
 
 /// The performance counter's frequency: 10 MHz, as on most Windows systems.
 const COUNTER_FREQUENCY: i64 = 10_000_000;
@@ -49,5 +49,12 @@ pub unsafe extern "system" fn KeQueryPerformanceCounter(frequency: *mut i64) -> 
 /// `KeQueryActiveProcessorCountEx`: this machine's processors, for every group.
 #[unsafe(no_mangle)]
 pub extern "system" fn KeQueryActiveProcessorCountEx(_group: u16) -> u32 {
-    std::thread::available_parallelism().map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+    static COUNT: OnceLock<u32> = OnceLock::new();
+    // std reads the cgroup limits the first time, allocating: the kernel's own work.
+    *COUNT.get_or_init(|| {
+        as_kernel(|| {
+            std::thread::available_parallelism()
+                .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+        })
+    })
 }

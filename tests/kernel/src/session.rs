@@ -36,6 +36,9 @@ pub enum Fault {
     Reference(i32),
     /// The named Filter Manager routine fails with this status.
     Routine(&'static str, i32),
+    /// The next `n` `KeSetEvent` calls are lost: their waiters stay blocked until
+    /// [`Session::deliver_lost_signals`].
+    LoseSignals(u32),
 }
 
 /// One driver lifetime in the user-mode kernel.
@@ -62,6 +65,7 @@ impl Session {
             Fault::ThreadStart(status) => threads::fail_thread_start(status),
             Fault::Reference(status) => threads::fail_reference(status),
             Fault::Routine(name, status) => fltmgr::fail_routine(Some((name, status))),
+            Fault::LoseSignals(count) => dispatcher::lose_signals(count),
         }
     }
 
@@ -71,6 +75,12 @@ impl Session {
         threads::fail_thread_start(0);
         threads::fail_reference(0);
         fltmgr::fail_routine(None);
+        dispatcher::deliver_lost_signals();
+    }
+
+    /// Delivers the signals [`Fault::LoseSignals`] held back.
+    pub fn deliver_lost_signals(&self) {
+        dispatcher::deliver_lost_signals();
     }
 
     /// Loads the driver: `DriverEntry`'s status.

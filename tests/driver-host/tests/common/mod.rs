@@ -2,7 +2,11 @@
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
 use pushlock_kernel::{Handle, Message, Session};
-use pushlock_protocol::{Command, HEADER_SIZE, HelloReply, MessageWriter, parse_reply};
+use pushlock_protocol::{
+    Command, HEADER_SIZE, HelloReply, LockKind, MessageWriter, Outcome, PolicyRequest, RunReply,
+    RunRequest, StatsReply, U16, U32, parse_reply, text,
+};
+use pushlock_selftest::CATALOGUE;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
 
 // The driver itself, linked in: its DriverEntry and callbacks are what the kernel calls.
@@ -75,4 +79,64 @@ pub fn payload(message: &Message, command: Command) -> &[u8] {
 
 pub fn hello(message: &Message) -> HelloReply {
     HelloReply::read_from_bytes(payload(message, Command::Hello)).unwrap()
+}
+
+pub fn stats(driver: &Driver<'_>, client: Handle) -> StatsReply {
+    let reply = driver.send(client, &request(Command::Stats, &()));
+    StatsReply::read_from_bytes(payload(&reply, Command::Stats)).unwrap()
+}
+
+pub fn policy(pids: &[u32]) -> Vec<u8> {
+    let mut policy = PolicyRequest {
+        count: U32::new(u32::try_from(pids.len()).unwrap()),
+        ..PolicyRequest::default()
+    };
+    for (slot, pid) in policy.pids.iter_mut().zip(pids) {
+        *slot = U32::new(*pid);
+    }
+    request(Command::SetPolicy, &policy)
+}
+
+/// The catalogue id of scenario `name`.
+pub fn scenario(name: &str) -> u16 {
+    CATALOGUE
+        .iter()
+        .find(|entry| entry.name == name)
+        .unwrap()
+        .id
+}
+
+/// A run of scenario `name` on `lock` as the harness asks for it (workloads: `threads` threads,
+/// 10 % writes, 100 ns holds; conformance: the parameters are left 0).
+pub fn run_request(name: &str, lock: LockKind, threads: u32, time_limit_ms: u32) -> Vec<u8> {
+    let run = RunRequest {
+        scenario: U16::new(scenario(name)),
+        lock: U16::new(lock as u16),
+        threads: U32::new(threads),
+        write_permille: U16::new(if threads > 0 { 100 } else { 0 }),
+        hold_ns: U32::new(if threads > 0 { 100 } else { 0 }),
+        time_limit_ms: U32::new(time_limit_ms),
+        ..RunRequest::default()
+    };
+    request(Command::RunScenario, &run)
+}
+
+/// The head of a run's reply.
+pub fn run_reply(message: &Message) -> RunReply {
+    RunReply::read_from_prefix(payload(message, Command::RunScenario))
+        .unwrap()
+        .0
+}
+
+/// Runs and requires `Passed`, no stuck thread, the word back to 0.
+pub fn passes(driver: &Driver<'_>, client: Handle, what: &str, message: &[u8]) -> RunReply {
+    let reply = run_reply(&driver.send(client, message));
+    assert_eq!(
+        Outcome::from_code(reply.outcome.get()),
+        Some(Outcome::Passed),
+        "{what}: {}",
+        text(&reply.detail)
+    );
+    assert_eq!(reply.stuck_threads.get(), 0, "{what}");
+    reply
 }

@@ -1,0 +1,134 @@
+//! The self-test server in the driver, executed: the whole conformance suite, a stress run and a
+//! short bench on each kernel lock kind, through the message callback on system threads — and
+//! unload while a run is in flight or while its threads are stuck.
+//!
+//! The kernel lock kinds here are our push lock on `KernelPlatform` (the real one: the code the
+//! `.sys` runs) and the user-mode kernel's stand-ins for the kernel's own push lock and
+//! `ERESOURCE` (`tests/kernel/src/stand_ins.rs`): they exercise the driver's peer-lock glue,
+//! and say nothing about the speed of the real ones.
+#![allow(
+    clippy::significant_drop_tightening,
+    reason = "a session holds the kernel for the whole test"
+)]
+
+mod common;
+
+use common::{Driver, passes, request, run_reply, run_request, stats};
+use pushlock_kernel::{Fault, Session, UNLOAD_MANDATORY};
+use pushlock_protocol::{Command, LockKind, Outcome, ScenarioKind, text};
+use pushlock_selftest::CATALOGUE;
+
+const FLT_DO_NOT_DETACH: i32 = 0xC01C_0010_u32.cast_signed();
+
+#[test]
+fn the_whole_suite_passes_in_the_kernel() {
+    let session = Session::new();
+    let driver = Driver::load(&session);
+    let client = driver.connect();
+    let started = pushlock_kernel::threads_started();
+    let conformance = CATALOGUE
+        .iter()
+        .filter(|e| e.kind == ScenarioKind::Conformance);
+    for entry in conformance {
+        let reply = passes(
+            &driver,
+            client,
+            entry.name,
+            &run_request(entry.name, LockKind::PushLock, 0, 30_000),
+        );
+        assert_eq!(reply.lock_word.get(), 0, "{}", entry.name);
+    }
+    assert!(
+        pushlock_kernel::threads_started() > started,
+        "scenarios ran on system threads"
+    );
+    driver.unload(0);
+}
+
+#[test]
+fn stress_and_bench_run_on_every_kernel_lock_kind() {
+    let session = Session::new();
+    let driver = Driver::load(&session);
+    let client = driver.connect();
+    for lock in [
+        LockKind::PushLock,
+        LockKind::KernelPushLock,
+        LockKind::EResource,
+    ] {
+        let what = format!("stress on {}", lock.name());
+        let reply = passes(&driver, client, &what, &run_request("stress", lock, 4, 300));
+        assert_eq!(reply.violations.get(), 0, "{what}");
+        assert!(reply.exclusive_acquisitions.get() > 0 && reply.shared_acquisitions.get() > 0);
+        let what = format!("bench on {}", lock.name());
+        let reply = passes(&driver, client, &what, &run_request("bench", lock, 2, 200));
+        assert!(reply.shared_acquisitions.get() > 0, "{what}");
+    }
+    driver.unload(0);
+}
+
+/// A mandatory unload while a run is in flight waits for it (rundown), and the run still
+/// answers; nothing is left behind.
+#[test]
+fn unload_while_a_scenario_runs_waits_for_it() {
+    let session = Session::new();
+    let driver = Driver::load(&session);
+    let client = driver.connect();
+    std::thread::scope(|scope| {
+        let run = scope.spawn(|| {
+            session.send(
+                client,
+                &run_request("stress", LockKind::PushLock, 4, 500),
+                common::REPLY_CAPACITY,
+            )
+        });
+        while stats(&driver, client).running.get() == 0 {
+            std::thread::yield_now();
+        }
+        assert_eq!(session.unload(UNLOAD_MANDATORY), 0);
+        let reply = run.join().unwrap();
+        assert_eq!(
+            Outcome::from_code(run_reply(&reply).outcome.get()),
+            Some(Outcome::Passed)
+        );
+    });
+    driver.clean("unload during a run");
+    assert_eq!(session.leaks(), Vec::<String>::new());
+}
+
+/// Threads stuck in a lock (here: a wake-up the kernel lost) keep running the image's code:
+/// `fltmc unload` is refused and says why; once they can go on, a mandatory unload waits for
+/// them and leaves nothing behind.
+#[test]
+fn unload_is_refused_while_threads_are_stuck() {
+    let session = Session::new();
+    let driver = Driver::load(&session);
+    let client = driver.connect();
+    session.inject(Fault::LoseSignals(1));
+    let message = run_request("oldest-writer-alone", LockKind::PushLock, 0, 300);
+    let reply = run_reply(&driver.send(client, &message));
+    assert_eq!(
+        Outcome::from_code(reply.outcome.get()),
+        Some(Outcome::TimedOut),
+        "{}",
+        text(&reply.detail)
+    );
+    assert!(
+        reply.stuck_threads.get() > 0,
+        "the lost wake-up left threads stuck"
+    );
+    let _earlier = session.debug_log();
+    assert_eq!(session.unload(0), FLT_DO_NOT_DETACH);
+    let log = session.debug_log();
+    assert!(
+        log.iter().any(|line| line.contains("unload refused")),
+        "{log:?}"
+    );
+    assert!(session.loaded(), "a refused unload changes nothing");
+    assert_eq!(
+        driver.send(client, &request(Command::Hello, &())).status,
+        0,
+        "still answering"
+    );
+    session.deliver_lost_signals();
+    driver.unload(UNLOAD_MANDATORY);
+}
