@@ -3,14 +3,15 @@
 //! offer are ours, the kernel's own push lock and an `ERESOURCE`.
 
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use core::ffi::c_void;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering::SeqCst};
 
 use pushlock::{KernelPlatform, RawPushLock};
 use pushlock_protocol::{LockKind, PlatformKind};
-use pushlock_selftest::{FilterStats, Host, LockVisitor, SpawnError};
+use pushlock_selftest::{
+    FilterStats, Host, LockUnavailable, LockVisitor, Shared, SpawnError, try_box,
+};
 
 use crate::driver::DRIVER;
 use crate::ffi::{
@@ -115,7 +116,8 @@ impl Host for KernelHost {
     const VERSION: [u16; 3] = VERSION;
 
     fn spawn(&self, body: Body) -> Result<KernelThread, SpawnError> {
-        let context = Box::into_raw(Box::new(body)).cast::<c_void>();
+        // The body is a fat pointer; the start routine takes a thin one: box it once more.
+        let context = Box::into_raw(try_box(body).map_err(|_| SpawnError)?).cast::<c_void>();
         let mut handle: HANDLE = ptr::null_mut();
         // SAFETY: out-pointer valid; no attributes, process or client id; `thread_start` takes
         // ownership of `context` if the thread starts.
@@ -224,15 +226,21 @@ impl Host for KernelHost {
         unsafe { KeAreApcsDisabled() != 0 }
     }
 
-    fn with_lock<V: LockVisitor>(&self, kind: LockKind, visitor: V) -> Option<V::Output> {
-        match kind {
+    fn with_lock<V: LockVisitor>(
+        &self,
+        kind: LockKind,
+        visitor: V,
+    ) -> Result<V::Output, LockUnavailable> {
+        Ok(match kind {
             LockKind::PushLock => {
-                Some(visitor.visit(Arc::new(RawPushLock::<KernelPlatform>::new())))
+                visitor.visit(Shared::try_new(RawPushLock::<KernelPlatform>::new())?)
             }
-            LockKind::KernelPushLock => Some(visitor.visit(OsPushLock::create())),
-            LockKind::EResource => Resource::create().map(|resource| visitor.visit(resource)),
-            LockKind::ParkingLot | LockKind::StdRwLock | LockKind::Spin | LockKind::Usync => None,
-        }
+            LockKind::KernelPushLock => visitor.visit(OsPushLock::create()?),
+            LockKind::EResource => visitor.visit(Resource::create()?),
+            LockKind::ParkingLot | LockKind::StdRwLock | LockKind::Spin | LockKind::Usync => {
+                return Err(LockUnavailable::NotOffered);
+            }
+        })
     }
 
     fn lock_kinds(&self) -> &'static [LockKind] {

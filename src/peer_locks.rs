@@ -1,11 +1,10 @@
 //! The kernel's own locks as workload peers, so `pushlock-harness bench` compares ours with
 //! them on the same machine: the Filter Manager push lock and an `ERESOURCE`.
 
-use alloc::sync::Arc;
 use core::cell::UnsafeCell;
-use core::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 
-use pushlock_selftest::TestLock;
+use pushlock_selftest::{LockUnavailable, Shared, TestLock};
 
 use crate::ffi::{
     ERESOURCE, ExAcquireResourceExclusiveLite, ExAcquireResourceSharedLite, ExDeleteResourceLite,
@@ -25,11 +24,14 @@ unsafe impl Send for OsPushLock {}
 
 impl OsPushLock {
     /// A lock initialised in place, in nonpaged pool.
-    pub fn create() -> Arc<Self> {
-        let lock = Arc::new(Self(UnsafeCell::new(0)));
+    ///
+    /// # Errors
+    /// No pool for it.
+    pub fn create() -> Result<Shared<Self>, LockUnavailable> {
+        let lock = Shared::try_new(Self(UnsafeCell::new(0)))?;
         // SAFETY: a fresh, unshared word at its final address.
         unsafe { FltInitializePushLock(lock.0.get()) };
-        lock
+        Ok(lock)
     }
 }
 
@@ -69,7 +71,11 @@ impl Drop for OsPushLock {
 }
 
 /// An `ERESOURCE`, acquired inside a critical region as its documentation requires.
-pub struct Resource(UnsafeCell<ERESOURCE>);
+pub struct Resource {
+    resource: UnsafeCell<ERESOURCE>,
+    /// Set once `ExInitializeResourceLite` succeeded: only then may it be deleted.
+    initialised: AtomicBool,
+}
 
 // SAFETY: the resource is only touched by the executive resource routines, which synchronise.
 unsafe impl Sync for Resource {}
@@ -79,11 +85,21 @@ unsafe impl Send for Resource {}
 impl Resource {
     /// A resource initialised in place (it is linked into the system's resource list by its
     /// address, so it must not move afterwards), in nonpaged pool.
-    pub fn create() -> Option<Arc<Self>> {
-        let resource = Arc::new(Self(UnsafeCell::new(ERESOURCE { Opaque: [0; 0x68] })));
+    ///
+    /// # Errors
+    /// No pool for it, or the executive refused to initialise it.
+    pub fn create() -> Result<Shared<Self>, LockUnavailable> {
+        let resource = Shared::try_new(Self {
+            resource: UnsafeCell::new(ERESOURCE { Opaque: [0; 0x68] }),
+            initialised: AtomicBool::new(false),
+        })?;
         // SAFETY: fresh, unshared, nonpaged and 8-aligned, at its final address.
-        let status = unsafe { ExInitializeResourceLite(resource.0.get()) };
-        (status >= 0).then_some(resource)
+        let status = unsafe { ExInitializeResourceLite(resource.resource.get()) };
+        if status < 0 {
+            return Err(LockUnavailable::OutOfMemory);
+        }
+        resource.initialised.store(true, Relaxed);
+        Ok(resource)
     }
 }
 
@@ -93,10 +109,10 @@ impl TestLock for Resource {
         // acquires; released below on this thread.
         unsafe { KeEnterCriticalRegion() };
         // SAFETY: as above.
-        unsafe { ExAcquireResourceExclusiveLite(self.0.get(), 1) };
+        unsafe { ExAcquireResourceExclusiveLite(self.resource.get(), 1) };
         let result = f();
         // SAFETY: held by this thread.
-        unsafe { ExReleaseResourceLite(self.0.get()) };
+        unsafe { ExReleaseResourceLite(self.resource.get()) };
         // SAFETY: balances the enter above.
         unsafe { KeLeaveCriticalRegion() };
         result
@@ -106,10 +122,10 @@ impl TestLock for Resource {
         // SAFETY: as for `exclusive`.
         unsafe { KeEnterCriticalRegion() };
         // SAFETY: as above.
-        unsafe { ExAcquireResourceSharedLite(self.0.get(), 1) };
+        unsafe { ExAcquireResourceSharedLite(self.resource.get(), 1) };
         let result = f();
         // SAFETY: held by this thread.
-        unsafe { ExReleaseResourceLite(self.0.get()) };
+        unsafe { ExReleaseResourceLite(self.resource.get()) };
         // SAFETY: balances the enter above.
         unsafe { KeLeaveCriticalRegion() };
         result
@@ -118,7 +134,9 @@ impl TestLock for Resource {
 
 impl Drop for Resource {
     fn drop(&mut self) {
-        // SAFETY: the last reference: nobody holds or waits.
-        unsafe { ExDeleteResourceLite(self.0.get()) };
+        if self.initialised.load(Relaxed) {
+            // SAFETY: initialised, and the last reference: nobody holds or waits.
+            unsafe { ExDeleteResourceLite(self.resource.get()) };
+        }
     }
 }

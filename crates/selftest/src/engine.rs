@@ -1,31 +1,50 @@
 //! The context a conformance scenario runs in: actors on their own threads, one deadline, and a
 //! report that turns a failed check or a hang into text with the lock word and every actor's state.
 
-use alloc::boxed::Box;
-use alloc::format;
-use alloc::string::String;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::cell::Cell;
 use core::fmt::Write as _;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::SeqCst};
 
 use pushlock::{LockWord, Platform, PushRwLock, RawPushLock};
 use pushlock_protocol::{Outcome, Phase, Role, ThreadReport, U64};
 
+use crate::fallible::{OutOfMemory, Shared, try_box, try_collect, try_push};
 use crate::host::Host;
+use crate::text::{Text, text};
 
 /// How long stopped threads get to end before they count as stuck.
 const GRACE_NS: u64 = 1_000_000_000;
 
-/// Why a scenario did not pass.
-#[derive(Debug)]
+/// Why a scenario did not pass. The description and dump of a check or time-out are kept by the
+/// [`Ctx`] (its first failure), so that a `Result` stays one word on a kernel stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Failure {
     /// A check did not hold.
-    Check(String),
+    Check,
     /// Something never happened before the deadline (a hang).
-    TimedOut(String),
-    /// The host could not start a thread.
+    TimedOut,
+    /// The host could not start a thread: the run is refused ([`Refused`]).
     Spawn,
+    /// An allocation failed: the run is refused ([`Refused`]).
+    OutOfMemory,
+}
+
+impl From<OutOfMemory> for Failure {
+    fn from(_: OutOfMemory) -> Self {
+        Self::OutOfMemory
+    }
+}
+
+/// A run that could not get what it needs — memory, or threads — and is refused with
+/// `STATUS_INSUFFICIENT_RESOURCES` (its threads stopped and joined first).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused;
+
+impl From<OutOfMemory> for Refused {
+    fn from(_: OutOfMemory) -> Self {
+        Self
+    }
 }
 
 /// A thread taking part in a scenario, with its state visible to the reports.
@@ -37,7 +56,7 @@ pub struct Actor {
     exclusive: AtomicU64,
     last_grant: AtomicU64,
     max_wait_ns: AtomicU64,
-    grants: Arc<AtomicU64>,
+    grants: Shared<AtomicU64>,
 }
 
 impl Actor {
@@ -133,18 +152,6 @@ impl Actor {
         self.set(Phase::Released);
     }
 
-    /// Takes a share for the controller: released when the [`Hold`] is dropped.
-    pub fn hold_shared<P: Platform>(self: &Arc<Self>, lock: &Arc<RawPushLock<P>>) -> Hold<P> {
-        self.lock_shared(lock);
-        Hold::new(self, lock, false)
-    }
-
-    /// Takes the lock exclusively for the controller: released when the [`Hold`] is dropped.
-    pub fn hold_exclusive<P: Platform>(self: &Arc<Self>, lock: &Arc<RawPushLock<P>>) -> Hold<P> {
-        self.lock_exclusive(lock);
-        Hold::new(self, lock, true)
-    }
-
     fn report(&self) -> ThreadReport {
         ThreadReport {
             shared: U64::new(self.shared.load(SeqCst)),
@@ -162,14 +169,26 @@ impl Actor {
 /// actors queued behind it — and, in the driver, keep `FilterUnload` waiting for them.
 #[must_use = "the lock is released when the hold is dropped"]
 pub struct Hold<P: Platform> {
-    actor: Arc<Actor>,
-    lock: Arc<RawPushLock<P>>,
+    actor: Shared<Actor>,
+    lock: Shared<RawPushLock<P>>,
     exclusive: bool,
     mode_agnostic: bool,
 }
 
 impl<P: Platform> Hold<P> {
-    fn new(actor: &Arc<Actor>, lock: &Arc<RawPushLock<P>>, exclusive: bool) -> Self {
+    /// `actor` takes a share of `lock`.
+    pub fn shared(actor: &Shared<Actor>, lock: &Shared<RawPushLock<P>>) -> Self {
+        actor.lock_shared(lock);
+        Self::new(actor, lock, false)
+    }
+
+    /// `actor` takes `lock` exclusively.
+    pub fn exclusive(actor: &Shared<Actor>, lock: &Shared<RawPushLock<P>>) -> Self {
+        actor.lock_exclusive(lock);
+        Self::new(actor, lock, true)
+    }
+
+    fn new(actor: &Shared<Actor>, lock: &Shared<RawPushLock<P>>, exclusive: bool) -> Self {
         Self {
             actor: actor.clone(),
             lock: lock.clone(),
@@ -200,9 +219,9 @@ impl<P: Platform> Drop for Hold<P> {
 /// the first failure any actor reports.
 pub struct Env<H: Host> {
     pub host: H,
-    stop: Arc<AtomicBool>,
+    stop: Shared<AtomicBool>,
     deadline_ns: u64,
-    failure: Arc<PushRwLock<H::Platform, Option<String>>>,
+    failure: Shared<PushRwLock<H::Platform, Option<Text>>>,
 }
 
 impl<H: Host> Clone for Env<H> {
@@ -236,7 +255,7 @@ impl<H: Host> Env<H> {
     }
 
     /// Records a failed check (the first one wins).
-    pub fn fail(&self, message: String) {
+    pub fn fail(&self, message: Text) {
         let mut slot = self.failure.write();
         if slot.is_none() {
             *slot = Some(message);
@@ -245,10 +264,18 @@ impl<H: Host> Env<H> {
 }
 
 /// A one-way signal from the controller to actors.
-#[derive(Clone, Default)]
-pub struct Gate(Arc<AtomicBool>);
+#[derive(Clone)]
+pub struct Gate(Shared<AtomicBool>);
 
 impl Gate {
+    /// A closed gate.
+    ///
+    /// # Errors
+    /// [`Failure::OutOfMemory`].
+    pub fn new() -> Result<Self, Failure> {
+        Ok(Self(Shared::try_new(AtomicBool::new(false))?))
+    }
+
     pub fn open(&self) {
         self.0.store(true, SeqCst);
     }
@@ -261,7 +288,7 @@ impl Gate {
 /// What a finished scenario reports.
 pub struct Report {
     pub outcome: Outcome,
-    pub detail: String,
+    pub detail: Text,
     pub lock_word: u64,
     pub stuck_threads: u32,
     pub shared: u64,
@@ -278,38 +305,45 @@ pub struct Report {
 /// A conformance scenario's world: its lock, its actors and their threads, one deadline.
 pub struct Ctx<H: Host> {
     pub env: Env<H>,
-    pub lock: Arc<RawPushLock<H::Platform>>,
+    pub lock: Shared<RawPushLock<H::Platform>>,
     pub seed: u64,
     start_ns: u64,
-    actors: Vec<Arc<Actor>>,
+    actors: Vec<Shared<Actor>>,
     threads: Vec<H::Thread>,
-    grants: Arc<AtomicU64>,
+    grants: Shared<AtomicU64>,
     shared: u64,
     exclusive: u64,
     stuck: u32,
+    /// The first failure's description and dump.
+    detail: Cell<Text>,
 }
 
 impl<H: Host> Ctx<H> {
-    pub fn new(host: &H, time_limit_ns: u64, seed: u64) -> Self {
+    /// A scenario's world, allocated up front.
+    ///
+    /// # Errors
+    /// [`OutOfMemory`].
+    pub fn new(host: &H, time_limit_ns: u64, seed: u64) -> Result<Self, OutOfMemory> {
         let start_ns = host.now_ns();
         let deadline_ns = start_ns.saturating_add(time_limit_ns);
-        Self {
+        Ok(Self {
             env: Env {
                 host: host.clone(),
-                stop: Arc::default(),
+                stop: Shared::try_new(AtomicBool::new(false))?,
                 deadline_ns,
-                failure: Arc::new(PushRwLock::new(None)),
+                failure: Shared::try_new(PushRwLock::new(None))?,
             },
-            lock: Arc::new(RawPushLock::new()),
+            lock: Shared::try_new(RawPushLock::new())?,
             seed,
             start_ns,
             actors: Vec::new(),
             threads: Vec::new(),
-            grants: Arc::default(),
+            grants: Shared::try_new(AtomicU64::new(0))?,
             shared: 0,
             exclusive: 0,
             stuck: 0,
-        }
+            detail: Cell::new(Text::new()),
+        })
     }
 
     pub const fn host(&self) -> &H {
@@ -317,8 +351,11 @@ impl<H: Host> Ctx<H> {
     }
 
     /// An actor the controller drives on its own thread.
-    pub fn actor(&mut self, name: &'static str, role: Role) -> Arc<Actor> {
-        let actor = Arc::new(Actor {
+    ///
+    /// # Errors
+    /// [`Failure::OutOfMemory`].
+    pub fn actor(&mut self, name: &'static str, role: Role) -> Result<Shared<Actor>, Failure> {
+        let actor = Shared::try_new(Actor {
             name,
             role,
             phase: AtomicU8::new(Phase::Starting as u8),
@@ -327,32 +364,31 @@ impl<H: Host> Ctx<H> {
             last_grant: AtomicU64::new(0),
             max_wait_ns: AtomicU64::new(0),
             grants: self.grants.clone(),
-        });
-        self.actors.push(actor.clone());
-        actor
+        })?;
+        try_push(&mut self.actors, actor.clone())?;
+        Ok(actor)
     }
 
     /// An actor on its own thread, running `body`.
     ///
     /// # Errors
-    /// [`Failure::Spawn`] if the host cannot start the thread.
+    /// [`Failure::Spawn`] if the host cannot start the thread; [`Failure::OutOfMemory`].
     pub fn spawn(
         &mut self,
         name: &'static str,
         role: Role,
         body: impl FnOnce(&Env<H>, &RawPushLock<H::Platform>, &Actor) + Send + 'static,
-    ) -> Result<Arc<Actor>, Failure> {
-        let actor = self.actor(name, role);
+    ) -> Result<Shared<Actor>, Failure> {
+        // Room first: a thread once started must be recorded, or nobody would join it.
+        self.threads.try_reserve(1).map_err(|_| OutOfMemory)?;
+        let actor = self.actor(name, role)?;
         let (env, lock, me) = (self.env.clone(), self.lock.clone(), actor.clone());
-        let thread = self
-            .env
-            .host
-            .spawn(Box::new(move || {
-                body(&env, &lock, &me);
-                me.set(Phase::Finished);
-            }))
-            .map_err(|_| Failure::Spawn)?;
-        self.threads.push(thread);
+        let body = try_box(move || {
+            body(&env, &lock, &me);
+            me.set(Phase::Finished);
+        })?;
+        let thread = self.env.host.spawn(body).map_err(|_| Failure::Spawn)?;
+        try_push(&mut self.threads, thread)?;
         Ok(actor)
     }
 
@@ -360,13 +396,18 @@ impl<H: Host> Ctx<H> {
     ///
     /// # Errors
     /// The deadline passed (or an actor already failed).
-    pub fn wait_for(&self, what: &str, condition: impl FnMut() -> bool) -> Result<(), Failure> {
+    pub fn wait_for(
+        &self,
+        what: impl core::fmt::Display,
+        condition: impl FnMut() -> bool,
+    ) -> Result<(), Failure> {
         if self.env.wait_until(condition) {
             return self.actor_failure();
         }
         self.actor_failure()?;
-        Err(Failure::TimedOut(
-            self.dump(&format!("timed out waiting for {what}")),
+        Err(self.record(
+            Failure::TimedOut,
+            format_args!("timed out waiting for {what}"),
         ))
     }
 
@@ -375,7 +416,7 @@ impl<H: Host> Ctx<H> {
     /// # Errors
     /// As [`wait_for`](Self::wait_for).
     pub fn wait_phase(&self, actor: &Actor, phase: Phase) -> Result<(), Failure> {
-        self.wait_for(&format!("{} to reach {phase:?}", actor.name), || {
+        self.wait_for(format_args!("{} to reach {phase:?}", actor.name), || {
             actor.phase() == phase
         })
     }
@@ -406,39 +447,53 @@ impl<H: Host> Ctx<H> {
     ///
     /// # Errors
     /// [`Failure::Check`], or [`Failure::TimedOut`] past the deadline.
-    pub fn check(&self, condition: bool, what: impl FnOnce() -> String) -> Result<(), Failure> {
+    pub fn check(&self, condition: bool, what: impl FnOnce() -> Text) -> Result<(), Failure> {
         if condition {
             Ok(())
         } else {
-            Err(self.failure(&what()))
+            Err(self.failure(what()))
         }
     }
 
     /// A failed check with a dump: a time-out if the run was stopped or past its deadline by
     /// then (actors give up their scripts once it is, so the check proves nothing more).
-    fn failure(&self, what: &str) -> Failure {
+    pub(crate) fn failure(&self, what: impl core::fmt::Display) -> Failure {
         if self.env.stopped() {
-            Failure::TimedOut(self.dump(&format!("time limit passed, then: {what}")))
+            self.record(
+                Failure::TimedOut,
+                format_args!("time limit passed, then: {what}"),
+            )
         } else {
-            Failure::Check(self.dump(what))
+            self.record(Failure::Check, what)
         }
+    }
+
+    /// `failure`, with `what` and a dump kept as the detail unless an earlier failure's is.
+    fn record(&self, failure: Failure, what: impl core::fmt::Display) -> Failure {
+        let detail = self.detail.take();
+        let detail = if detail.as_str().is_empty() {
+            self.dump(what)
+        } else {
+            detail
+        };
+        self.detail.set(detail);
+        failure
     }
 
     /// Waits for this round's threads, checks the lock is free again, and starts a new round on
     /// a fresh lock with no actors.
     ///
     /// # Errors
-    /// A thread did not end by the deadline, an actor failed, or the word is not 0.
+    /// A thread did not end by the deadline, an actor failed, the word is not 0, or the new
+    /// round's lock could not be allocated.
     pub fn next_round(&mut self) -> Result<(), Failure> {
         self.wait_for("the actors to finish", || self.threads_done())?;
-        self.check(self.lock.word().0 == 0, || {
-            String::from("lock word not back to 0")
-        })?;
+        self.check(self.lock.word().0 == 0, || text!("lock word not back to 0"))?;
         self.join_threads();
         self.account_actors();
         self.actors.clear();
         self.grants.store(0, SeqCst);
-        self.lock = Arc::new(RawPushLock::new());
+        self.lock = Shared::try_new(RawPushLock::new())?;
         Ok(())
     }
 
@@ -480,9 +535,9 @@ impl<H: Host> Ctx<H> {
         }
     }
 
-    /// Text naming `what` happened, the lock word and every actor's state.
-    pub fn dump(&self, what: &str) -> String {
-        let mut out = format!("{what}; word {}", self.lock.word());
+    /// Text naming `what` happened, the lock word and every actor's state (cut at 256 bytes).
+    pub fn dump(&self, what: impl core::fmt::Display) -> Text {
+        let mut out = text!("{what}; word {}", self.lock.word());
         for actor in &self.actors {
             let _ = write!(
                 out,
@@ -496,34 +551,31 @@ impl<H: Host> Ctx<H> {
     }
 
     /// Ends the scenario: stops and joins the actors, and reports `result`.
-    pub fn finish(mut self, result: Result<(), Failure>) -> Report {
+    ///
+    /// # Errors
+    /// [`Refused`] if the run lacked memory or threads, or the report could not be allocated;
+    /// the actors are stopped and joined first either way.
+    pub fn finish(mut self, result: Result<(), Failure>) -> Result<Report, Refused> {
         let result = result.and_then(|()| self.actor_failure()).and_then(|()| {
             self.wait_for("the actors to finish", || self.threads_done())?;
-            self.check(self.lock.word().0 == 0, || {
-                String::from("lock word not back to 0")
-            })
+            self.check(self.lock.word().0 == 0, || text!("lock word not back to 0"))
         });
         let elapsed_ns = self.env.host.now_ns().saturating_sub(self.start_ns);
-        let threads = self.actors.iter().map(|actor| actor.report()).collect();
+        let threads = try_collect(self.actors.iter().map(|actor| actor.report()));
         self.env.stop.store(true, SeqCst);
         self.join_threads();
+        let threads = threads?;
         // After the join: what the actors left behind (a failure's own word is in its detail).
         let lock_word = u64::try_from(self.lock.word().0).unwrap_or(u64::MAX);
         self.account_actors();
         let (outcome, detail) = match result {
-            Ok(()) if self.stuck == 0 => (Outcome::Passed, String::new()),
-            Ok(()) => (
-                Outcome::Failed,
-                String::from("threads did not end after the run"),
-            ),
-            Err(Failure::Check(detail)) => (Outcome::Failed, detail),
-            Err(Failure::TimedOut(detail)) => (Outcome::TimedOut, detail),
-            Err(Failure::Spawn) => (
-                Outcome::Failed,
-                String::from("the host could not start a thread"),
-            ),
+            Ok(()) if self.stuck == 0 => (Outcome::Passed, Text::new()),
+            Ok(()) => (Outcome::Failed, text!("threads did not end after the run")),
+            Err(Failure::Check) => (Outcome::Failed, self.detail.take()),
+            Err(Failure::TimedOut) => (Outcome::TimedOut, self.detail.take()),
+            Err(Failure::Spawn | Failure::OutOfMemory) => return Err(Refused),
         };
-        Report {
+        Ok(Report {
             outcome,
             detail,
             lock_word,
@@ -541,6 +593,6 @@ impl<H: Host> Ctx<H> {
             writer_wait_percentiles_ns: [0; 3],
             elapsed_ns,
             threads,
-        }
+        })
     }
 }

@@ -8,9 +8,10 @@
 //! histogram with plain loads and stores (atomics only so that the reporter may read them after
 //! the thread is done), and the report merges them.
 
-use alloc::boxed::Box;
-use alloc::vec;
+use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+use crate::fallible::{OutOfMemory, try_collect};
 
 /// Buckets per power of two, as a shift.
 const SUB_BITS: u32 = 3;
@@ -22,18 +23,20 @@ const BUCKETS: usize = 496;
 /// One thread's wait times. The counts live on the heap, built in place: as an array they would
 /// be a 4 KB temporary on a kernel stack (and a `__chkstk` probe the driver cannot link).
 pub struct WaitHistogram {
-    counts: Box<[AtomicU64]>,
-}
-
-impl Default for WaitHistogram {
-    fn default() -> Self {
-        Self {
-            counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
-        }
-    }
+    counts: Vec<AtomicU64>,
 }
 
 impl WaitHistogram {
+    /// An empty histogram.
+    ///
+    /// # Errors
+    /// [`OutOfMemory`].
+    pub fn try_new() -> Result<Self, OutOfMemory> {
+        Ok(Self {
+            counts: try_collect((0..BUCKETS).map(|_| AtomicU64::new(0)))?,
+        })
+    }
+
     /// Counts one wait. Only the owning thread records, so a load and a store suffice.
     pub fn record(&self, ns: u64) {
         if let Some(count) = self.counts.get(bucket(ns)) {
@@ -44,17 +47,18 @@ impl WaitHistogram {
 
 /// The 50th, 99th and 99.9th percentile of the waits in `histograms` (each the upper bound of
 /// its bucket, but no more than `max_ns`, the longest wait seen); zeros if nothing was recorded.
+/// Bucket by bucket across the histograms: no merged copy is allocated.
 pub fn percentiles<'a>(
-    histograms: impl Iterator<Item = &'a WaitHistogram>,
+    histograms: &(impl Iterator<Item = &'a WaitHistogram> + Clone),
     max_ns: u64,
 ) -> [u64; 3] {
-    let mut merged = vec![0_u64; BUCKETS];
-    for histogram in histograms {
-        for (sum, count) in merged.iter_mut().zip(histogram.counts.iter()) {
-            *sum = sum.saturating_add(count.load(Relaxed));
-        }
-    }
-    let total = merged.iter().fold(0_u64, |a, &b| a.saturating_add(b));
+    let merged = |index: usize| {
+        histograms
+            .clone()
+            .filter_map(|histogram| histogram.counts.get(index))
+            .fold(0_u64, |sum, count| sum.saturating_add(count.load(Relaxed)))
+    };
+    let total = (0..BUCKETS).map(merged).fold(0_u64, u64::saturating_add);
     [(1, 2), (99, 100), (999, 1000)].map(|(num, den)| {
         // The smallest value with at least ⌈total·num/den⌉ waits at or below it.
         let rank = u128::from(total).saturating_mul(num).div_ceil(den);
@@ -62,13 +66,13 @@ pub fn percentiles<'a>(
     })
 }
 
-fn upper_bound_of_rank(merged: &[u64], rank: u128) -> u64 {
+fn upper_bound_of_rank(merged: &impl Fn(usize) -> u64, rank: u128) -> u64 {
     if rank == 0 {
         return 0;
     }
     let mut seen = 0_u128;
-    for (index, &count) in merged.iter().enumerate() {
-        seen = seen.saturating_add(u128::from(count));
+    for index in 0..BUCKETS {
+        seen = seen.saturating_add(u128::from(merged(index)));
         if seen >= rank {
             return upper_bound(index);
         }
@@ -107,8 +111,14 @@ fn upper_bound(index: usize) -> u64 {
 }
 
 #[cfg(test)]
+#[allow(
+    clippy::unwrap_used,
+    clippy::disallowed_macros,
+    reason = "a test fails loudly, and may allocate as it likes"
+)]
 mod tests {
     use super::*;
+    use alloc::vec;
 
     #[test]
     fn every_value_is_at_most_its_buckets_upper_bound_and_within_an_eighth_of_it() {
@@ -134,7 +144,10 @@ mod tests {
 
     #[test]
     fn percentiles_pick_the_ranked_wait_capped_by_the_longest() {
-        let (fast, slow) = (WaitHistogram::default(), WaitHistogram::default());
+        let (fast, slow) = (
+            WaitHistogram::try_new().unwrap(),
+            WaitHistogram::try_new().unwrap(),
+        );
         for _ in 0..990 {
             fast.record(100);
         }
@@ -142,7 +155,7 @@ mod tests {
             slow.record(10_000);
         }
         slow.record(5_000_000);
-        let [p50, p99, p999] = percentiles([&fast, &slow].into_iter(), 5_000_000);
+        let [p50, p99, p999] = percentiles(&[&fast, &slow].into_iter(), 5_000_000);
         assert_eq!(p50, upper_bound(bucket(100)));
         assert!((100..=112).contains(&p50), "{p50}");
         assert_eq!(
@@ -152,11 +165,11 @@ mod tests {
         );
         assert!((10_000..=11_250).contains(&p999), "{p999}");
         assert_eq!(
-            percentiles([&fast].into_iter(), 50),
+            percentiles(&core::iter::once(&fast), 50),
             [50; 3],
             "capped by the max"
         );
-        let empty = WaitHistogram::default();
-        assert_eq!(percentiles([&empty].into_iter(), 0), [0; 3]);
+        let empty = WaitHistogram::try_new().unwrap();
+        assert_eq!(percentiles(&core::iter::once(&empty), 0), [0; 3]);
     }
 }

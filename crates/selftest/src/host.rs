@@ -1,10 +1,11 @@
 //! What the engine needs from where it runs: threads, a clock, the lock platform, peer locks.
 
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 
 use pushlock::{Platform, RawPushLock};
 use pushlock_protocol::{LockKind, PlatformKind};
+
+use crate::fallible::{OutOfMemory, Shared};
 
 /// A place scenarios run: std threads in the harness's sim, system threads in the driver.
 ///
@@ -54,11 +55,20 @@ pub trait Host: Clone + Send + Sync + 'static {
     /// Whether normal kernel APCs are disabled on the calling thread (a critical region).
     fn apcs_disabled(&self) -> bool;
 
-    /// Runs `visitor` with a fresh lock of `kind`, or `None` if this host has no such lock.
-    /// The default offers our push lock only.
-    fn with_lock<V: LockVisitor>(&self, kind: LockKind, visitor: V) -> Option<V::Output> {
-        (kind == LockKind::PushLock)
-            .then(|| visitor.visit(Arc::new(RawPushLock::<Self::Platform>::new())))
+    /// Runs `visitor` with a fresh lock of `kind`. The default offers our push lock only.
+    ///
+    /// # Errors
+    /// This host has no such lock, or it could not be allocated.
+    fn with_lock<V: LockVisitor>(
+        &self,
+        kind: LockKind,
+        visitor: V,
+    ) -> Result<V::Output, LockUnavailable> {
+        if kind != LockKind::PushLock {
+            return Err(LockUnavailable::NotOffered);
+        }
+        let lock = Shared::try_new(RawPushLock::<Self::Platform>::new())?;
+        Ok(visitor.visit(lock))
     }
 
     /// Every lock kind [`with_lock`](Self::with_lock) accepts.
@@ -84,6 +94,21 @@ pub trait Host: Clone + Send + Sync + 'static {
 /// The OS could not start a thread.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SpawnError;
+
+/// Why [`Host::with_lock`] has no lock to visit with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LockUnavailable {
+    /// This host does not offer that kind.
+    NotOffered,
+    /// Creating it ran out of memory (or of the resource it wraps).
+    OutOfMemory,
+}
+
+impl From<OutOfMemory> for LockUnavailable {
+    fn from(_: OutOfMemory) -> Self {
+        Self::OutOfMemory
+    }
+}
 
 /// Counters of the driver's file-system filter, reported by `Stats`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -118,7 +143,7 @@ pub trait LockVisitor {
     type Output;
 
     /// Called once with the lock.
-    fn visit<L: TestLock>(self, lock: Arc<L>) -> Self::Output;
+    fn visit<L: TestLock>(self, lock: Shared<L>) -> Self::Output;
 }
 
 impl<P: Platform> TestLock for RawPushLock<P> {

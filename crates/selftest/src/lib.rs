@@ -8,8 +8,10 @@
 //! - The catalogue: the conformance scenarios of PUSHLOCK.md §5 and contract 4, and three
 //!   workloads (stress, bench, writer-wait) that run on any lock.
 //!
-//! Scenario threads never outlive what they use: everything a run shares lives in `Arc`s, so a
-//! thread stuck in a broken lock is abandoned (and reported) rather than joined forever.
+//! Scenario threads never outlive what they use: everything a run shares lives in [`Shared`]s
+//! (a fallible `Arc`), so a thread stuck in a broken lock is abandoned (and reported) rather than
+//! joined forever. Nothing here panics when memory runs out: every allocation is fallible
+//! (`fallible`), and the message is refused with `STATUS_INSUFFICIENT_RESOURCES`.
 #![no_std]
 #![deny(
     clippy::unwrap_used,
@@ -27,6 +29,7 @@ extern crate alloc;
 extern crate std;
 
 mod engine;
+mod fallible;
 mod histogram;
 mod host;
 mod policy;
@@ -34,9 +37,11 @@ mod scenarios;
 mod server;
 #[cfg(feature = "std")]
 mod std_host;
+mod text;
 mod workload;
 
-pub use host::{FilterStats, Host, LockVisitor, SpawnError, TestLock};
+pub use fallible::{OutOfMemory, Shared, try_box};
+pub use host::{FilterStats, Host, LockUnavailable, LockVisitor, SpawnError, TestLock};
 pub use policy::Policy;
 pub use scenarios::{CATALOGUE, Entry};
 pub use server::Server;

@@ -10,8 +10,8 @@ use pushlock_protocol::{
     VERSION, limits, parse_request, put_text, status,
 };
 
-use crate::engine::Report;
-use crate::host::Host;
+use crate::engine::{Refused, Report};
+use crate::host::{Host, LockUnavailable};
 use crate::scenarios::{self, CATALOGUE, Entry};
 use crate::workload::{Params, Workload};
 
@@ -209,8 +209,9 @@ impl<H: Host> Server<H> {
         }
         let report = self.execute(plan);
         self.running.store(false, SeqCst);
-        let Some(report) = report else {
-            return (status::NOT_SUPPORTED, 0);
+        let report = match report {
+            Ok(report) => report,
+            Err(status) => return (status, 0),
         };
         self.count(&report);
         write_reply(output, reply, size, |writer| {
@@ -223,14 +224,16 @@ impl<H: Host> Server<H> {
         })
     }
 
-    fn execute(&self, plan: &Plan) -> Option<Report> {
+    /// Runs the plan: its report, or the status that refuses it (`STATUS_NOT_SUPPORTED` for a
+    /// lock this host lacks, `STATUS_INSUFFICIENT_RESOURCES` when memory ran out).
+    fn execute(&self, plan: &Plan) -> Result<Report, i32> {
         let request = &plan.request;
         let time_limit_ns = u64::from(request.time_limit_ms.get()).saturating_mul(1_000_000);
         let Some(mode) = plan.entry.mode() else {
-            return Some(
-                plan.entry
-                    .run_conformance(&self.host, time_limit_ns, request.seed.get()),
-            );
+            return plan
+                .entry
+                .run_conformance(&self.host, time_limit_ns, request.seed.get())
+                .map_err(|Refused| status::INSUFFICIENT_RESOURCES);
         };
         let params = Params {
             mode,
@@ -241,13 +244,17 @@ impl<H: Host> Server<H> {
             seed: request.seed.get(),
             time_limit_ns,
         };
-        self.host.with_lock(
-            plan.lock,
-            Workload {
-                host: self.host.clone(),
-                params,
-            },
-        )
+        let workload = Workload {
+            host: self.host.clone(),
+            params,
+        };
+        match self.host.with_lock(plan.lock, workload) {
+            Ok(Ok(report)) => Ok(report),
+            Ok(Err(Refused)) | Err(LockUnavailable::OutOfMemory) => {
+                Err(status::INSUFFICIENT_RESOURCES)
+            }
+            Err(LockUnavailable::NotOffered) => Err(status::NOT_SUPPORTED),
+        }
     }
 
     fn count(&self, report: &Report) {
@@ -365,7 +372,7 @@ fn run_reply(plan: &Plan, report: &Report) -> RunReply {
         detail_len: U32::new(0),
         detail: [0; 256],
     };
-    let used = put_text(&mut reply.detail, &report.detail);
+    let used = put_text(&mut reply.detail, report.detail.as_str());
     reply.detail_len = U32::new(u32::try_from(used).unwrap_or(0));
     reply
 }

@@ -1,7 +1,6 @@
 //! `StdHost`: scenarios on std threads, for the harness's `sim` backend and the tests.
 
 use alloc::boxed::Box;
-use alloc::sync::Arc;
 use std::sync::OnceLock;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
@@ -9,7 +8,8 @@ use std::time::{Duration, Instant};
 use pushlock::StdPlatform;
 use pushlock_protocol::{LockKind, PlatformKind};
 
-use crate::host::{Host, LockVisitor, SpawnError, TestLock};
+use crate::fallible::Shared;
+use crate::host::{Host, LockUnavailable, LockVisitor, SpawnError, TestLock};
 
 /// Scenarios in this process: std threads, `Instant`, and the user-mode peer locks.
 #[derive(Clone, Copy, Debug, Default)]
@@ -80,16 +80,22 @@ impl Host for StdHost {
         StdPlatform::critical_region_depth() > 0
     }
 
-    fn with_lock<V: LockVisitor>(&self, kind: LockKind, visitor: V) -> Option<V::Output> {
-        Some(match kind {
+    fn with_lock<V: LockVisitor>(
+        &self,
+        kind: LockKind,
+        visitor: V,
+    ) -> Result<V::Output, LockUnavailable> {
+        Ok(match kind {
             LockKind::PushLock => {
-                visitor.visit(Arc::new(pushlock::RawPushLock::<StdPlatform>::new()))
+                visitor.visit(Shared::try_new(pushlock::RawPushLock::<StdPlatform>::new())?)
             }
-            LockKind::ParkingLot => visitor.visit(Arc::new(parking_lot::RwLock::new(()))),
-            LockKind::StdRwLock => visitor.visit(Arc::new(std::sync::RwLock::new(()))),
-            LockKind::Spin => visitor.visit(Arc::new(spin::RwLock::new(()))),
-            LockKind::Usync => visitor.visit(Arc::new(usync::RwLock::new(()))),
-            LockKind::KernelPushLock | LockKind::EResource => return None,
+            LockKind::ParkingLot => visitor.visit(Shared::try_new(parking_lot::RwLock::new(()))?),
+            LockKind::StdRwLock => visitor.visit(Shared::try_new(std::sync::RwLock::new(()))?),
+            LockKind::Spin => visitor.visit(Shared::try_new(spin::RwLock::new(()))?),
+            LockKind::Usync => visitor.visit(Shared::try_new(usync::RwLock::new(()))?),
+            LockKind::KernelPushLock | LockKind::EResource => {
+                return Err(LockUnavailable::NotOffered);
+            }
         })
     }
 

@@ -3,10 +3,6 @@
 //! throughput bench (nothing but the lock in the loop) and the writer-wait run (one writer
 //! against a reader flood, every wait timed).
 
-use alloc::boxed::Box;
-use alloc::format;
-use alloc::string::String;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{
     AtomicBool, AtomicI64, AtomicU8, AtomicU32, AtomicU64,
@@ -15,9 +11,11 @@ use core::sync::atomic::{
 
 use pushlock_protocol::{Outcome, Phase, Role, ThreadReport, U64};
 
-use crate::engine::Report;
+use crate::engine::{Refused, Report};
+use crate::fallible::{OutOfMemory, Shared, try_box, try_collect, try_push};
 use crate::histogram::{WaitHistogram, percentiles};
 use crate::host::{Host, LockVisitor, TestLock};
+use crate::text::{Text, text};
 
 /// What a workload run measures and checks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +66,6 @@ const MIX: u64 = 0x5A5A_A5A5_F00D_CAFE;
 
 /// One thread's counters, on its own cache line.
 #[repr(align(128))]
-#[derive(Default)]
 struct Slot {
     shared: AtomicU64,
     exclusive: AtomicU64,
@@ -78,6 +75,21 @@ struct Slot {
     phase: AtomicU8,
     done: AtomicBool,
     end_ns: AtomicU64,
+}
+
+impl Slot {
+    fn try_new() -> Result<Self, OutOfMemory> {
+        Ok(Self {
+            shared: AtomicU64::new(0),
+            exclusive: AtomicU64::new(0),
+            max_wait_ns: AtomicU64::new(0),
+            max_exclusive_wait_ns: AtomicU64::new(0),
+            exclusive_waits: WaitHistogram::try_new()?,
+            phase: AtomicU8::new(0),
+            done: AtomicBool::new(false),
+            end_ns: AtomicU64::new(0),
+        })
+    }
 }
 
 /// Everything the run's threads share.
@@ -167,9 +179,9 @@ pub struct Workload<H: Host> {
 }
 
 impl<H: Host> LockVisitor for Workload<H> {
-    type Output = Report;
+    type Output = Result<Report, Refused>;
 
-    fn visit<L: TestLock>(self, lock: Arc<L>) -> Report {
+    fn visit<L: TestLock>(self, lock: Shared<L>) -> Self::Output {
         run(&self.host, self.params, &lock)
     }
 }
@@ -184,9 +196,21 @@ fn calibrate_spins<H: Host>(host: &H) -> u64 {
     SPINS.saturating_mul(1024).checked_div(elapsed).unwrap_or(0)
 }
 
-fn run<H: Host, L: TestLock>(host: &H, params: Params, lock: &Arc<L>) -> Report {
+/// Runs the workload; every allocation comes before the first thread starts, so running out
+/// of memory strands nothing. A thread the host cannot start refuses the run, once the threads
+/// already started are stopped and joined.
+fn run<H: Host, L: TestLock>(
+    host: &H,
+    params: Params,
+    lock: &Shared<L>,
+) -> Result<Report, Refused> {
     let threads = usize::try_from(params.threads).unwrap_or(0);
-    let run = Arc::new(Run {
+    let mut slots = Vec::new();
+    slots.try_reserve_exact(threads).map_err(|_| OutOfMemory)?;
+    for _ in 0..threads {
+        try_push(&mut slots, Slot::try_new()?)?;
+    }
+    let run = Shared::try_new(Run {
         params,
         start: AtomicBool::new(false),
         stop: AtomicBool::new(false),
@@ -200,17 +224,25 @@ fn run<H: Host, L: TestLock>(host: &H, params: Params, lock: &Arc<L>) -> Report 
         } else {
             calibrate_spins(host)
         },
-        slots: (0..threads).map(|_| Slot::default()).collect(),
-    });
-    let mut handles = Vec::with_capacity(threads);
+        slots,
+    })?;
+    let mut bodies = Vec::new();
+    bodies.try_reserve_exact(threads).map_err(|_| OutOfMemory)?;
     for index in 0..threads {
         let (thread_host, thread_run, thread_lock) = (host.clone(), run.clone(), lock.clone());
-        let body = move || worker(&thread_host, &thread_run, &*thread_lock, index);
-        let Ok(handle) = host.spawn(Box::new(body)) else {
+        let body = try_box(move || worker(&thread_host, &thread_run, &*thread_lock, index))?;
+        try_push(&mut bodies, body)?;
+    }
+    let mut handles = Vec::new();
+    handles
+        .try_reserve_exact(threads)
+        .map_err(|_| OutOfMemory)?;
+    for body in bodies {
+        let Ok(handle) = host.spawn(body) else {
             run.stop.store(true, SeqCst);
             break;
         };
-        handles.push(handle);
+        try_push(&mut handles, handle)?;
     }
     let spawned_all = handles.len() == threads;
     let start_ns = host.now_ns();
@@ -350,7 +382,7 @@ fn report(
     stuck: u32,
     hit_deadline: bool,
     spawned_all: bool,
-) -> Report {
+) -> Result<Report, Refused> {
     let params = run.params;
     let end_ns = run
         .slots
@@ -358,45 +390,43 @@ fn report(
         .map(|slot| slot.end_ns.load(SeqCst))
         .max()
         .unwrap_or(start_ns);
-    let threads: Vec<ThreadReport> = run
-        .slots
-        .iter()
-        .enumerate()
-        .map(|(index, slot)| ThreadReport {
-            shared: U64::new(slot.shared.load(SeqCst)),
-            exclusive: U64::new(slot.exclusive.load(SeqCst)),
-            max_wait_ns: U64::new(slot.max_wait_ns.load(SeqCst)),
-            role: params.mode.role(index) as u8,
-            phase: slot.phase.load(SeqCst),
-            reserved: [0; 6],
-        })
-        .collect();
+    let threads = try_collect(
+        run.slots
+            .iter()
+            .enumerate()
+            .map(|(index, slot)| ThreadReport {
+                shared: U64::new(slot.shared.load(SeqCst)),
+                exclusive: U64::new(slot.exclusive.load(SeqCst)),
+                max_wait_ns: U64::new(slot.max_wait_ns.load(SeqCst)),
+                role: params.mode.role(index) as u8,
+                phase: slot.phase.load(SeqCst),
+                reserved: [0; 6],
+            }),
+    )?;
     let sum =
         |pick: fn(&ThreadReport) -> u64| threads.iter().map(pick).fold(0_u64, u64::saturating_add);
     let violations = run.violations.load(SeqCst);
     let unfinished = params.iterations != 0 && hit_deadline;
-    let (outcome, detail) = if !spawned_all {
+    if !spawned_all {
+        return Err(Refused);
+    }
+    let (outcome, detail) = if violations != 0 {
         (
             Outcome::Failed,
-            String::from("the host could not start every thread"),
-        )
-    } else if violations != 0 {
-        (
-            Outcome::Failed,
-            format!("{violations} invariant violations: exclusion failed"),
+            text!("{violations} invariant violations: exclusion failed"),
         )
     } else if stuck != 0 {
         (
             Outcome::TimedOut,
-            format!("{stuck} threads stuck in the lock after the run was stopped"),
+            text!("{stuck} threads stuck in the lock after the run was stopped"),
         )
     } else if unfinished {
         (
             Outcome::TimedOut,
-            String::from("the time limit passed before every thread finished"),
+            text!("the time limit passed before every thread finished"),
         )
     } else {
-        (Outcome::Passed, String::new())
+        (Outcome::Passed, Text::new())
     };
     let writer_wait = run
         .slots
@@ -405,10 +435,10 @@ fn report(
         .max()
         .unwrap_or(0);
     let writer_wait_percentiles_ns = percentiles(
-        run.slots.iter().map(|slot| &slot.exclusive_waits),
+        &run.slots.iter().map(|slot| &slot.exclusive_waits),
         writer_wait,
     );
-    Report {
+    Ok(Report {
         outcome,
         detail,
         lock_word: word.map_or(0, |word| u64::try_from(word).unwrap_or(u64::MAX)),
@@ -421,5 +451,5 @@ fn report(
         writer_wait_percentiles_ns,
         elapsed_ns: end_ns.saturating_sub(start_ns),
         threads,
-    }
+    })
 }

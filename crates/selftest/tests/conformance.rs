@@ -1,5 +1,11 @@
 //! Every conformance scenario of the catalogue, run on std threads through `Server::message`
 //! exactly as the harness's sim runs them: the outcome must be `Passed`, the word back to 0.
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    clippy::disallowed_types,
+    reason = "user-mode tests: allocation failure aborts the test, as it should"
+)]
 
 mod common;
 

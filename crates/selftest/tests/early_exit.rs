@@ -2,6 +2,12 @@
 //! everything it holds on that path: no actor is left queued on a held lock (in the driver,
 //! `FilterUnload` would wait for it forever), and the caller's thread leaves no critical region
 //! entered (in the kernel, bug check `APC_INDEX_MISMATCH` when the message returns).
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    clippy::disallowed_types,
+    reason = "user-mode tests: allocation failure aborts the test, as it should"
+)]
 
 mod common;
 

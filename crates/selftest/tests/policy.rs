@@ -1,5 +1,11 @@
 //! The filter policy on std: set semantics, counters, critical-region balance, and readers on
 //! the "I/O path" racing replacements from the "port".
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    clippy::disallowed_types,
+    reason = "user-mode tests: allocation failure aborts the test, as it should"
+)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};

@@ -1,5 +1,11 @@
 //! `Server::message`: every error status, and that an error changes nothing; busy; reply sizing;
 //! limits; workloads on every lock; a wedged lock is reported, not waited on forever.
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    clippy::disallowed_types,
+    reason = "user-mode tests: allocation failure aborts the test, as it should"
+)]
 
 mod common;
 
@@ -13,7 +19,9 @@ use pushlock_protocol::{
     Role, RunReply, RunRequest, ScenarioInfo, StatsReply, U16, U32, U64, VERSION, limits,
     parse_reply, status, text,
 };
-use pushlock_selftest::{CATALOGUE, Host, LockVisitor, Server, SpawnError, StdHost, TestLock};
+use pushlock_selftest::{
+    CATALOGUE, Host, LockUnavailable, LockVisitor, Server, Shared, SpawnError, StdHost, TestLock,
+};
 use zerocopy::FromBytes;
 
 fn stats(server: &Server<StdHost>) -> StatsReply {
@@ -467,8 +475,15 @@ impl Host for WedgedHost {
     fn apcs_disabled(&self) -> bool {
         StdHost.apcs_disabled()
     }
-    fn with_lock<V: LockVisitor>(&self, kind: LockKind, visitor: V) -> Option<V::Output> {
-        (kind == LockKind::Spin).then(|| visitor.visit(Arc::new(Wedged)))
+    fn with_lock<V: LockVisitor>(
+        &self,
+        kind: LockKind,
+        visitor: V,
+    ) -> Result<V::Output, LockUnavailable> {
+        if kind != LockKind::Spin {
+            return Err(LockUnavailable::NotOffered);
+        }
+        Ok(visitor.visit(Shared::try_new(Wedged)?))
     }
     fn lock_kinds(&self) -> &'static [LockKind] {
         &[LockKind::Spin]

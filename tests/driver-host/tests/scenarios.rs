@@ -15,7 +15,7 @@ mod common;
 
 use common::{Driver, passes, request, run_reply, run_request, stats};
 use pushlock_kernel::{Fault, Session, UNLOAD_MANDATORY};
-use pushlock_protocol::{Command, LockKind, Outcome, ScenarioKind, text};
+use pushlock_protocol::{Command, LockKind, Outcome, ScenarioKind, status, text};
 use pushlock_selftest::CATALOGUE;
 
 const FLT_DO_NOT_DETACH: i32 = 0xC01C_0010_u32.cast_signed();
@@ -131,4 +131,74 @@ fn unload_is_refused_while_threads_are_stuck() {
     );
     session.deliver_lost_signals();
     driver.unload(UNLOAD_MANDATORY);
+}
+
+/// Every allocation a run makes — conformance scenarios, and workloads on each kernel lock kind
+/// — failing in turn: the run is refused with `STATUS_INSUFFICIENT_RESOURCES` (or, where the
+/// failure only cost a thread, reported as it is), nothing is written on a refusal, no thread
+/// is left behind, no pool leaks.
+#[test]
+fn each_allocation_of_a_run_failing_is_refused_cleanly() {
+    let runs = [
+        run_request("encodings", LockKind::PushLock, 0, 5_000),
+        run_request("try-matrix", LockKind::PushLock, 0, 5_000),
+        run_request("writer-beats-reader", LockKind::PushLock, 0, 5_000),
+        run_request("stress", LockKind::PushLock, 2, 20),
+        run_request("stress", LockKind::KernelPushLock, 2, 20),
+        run_request("stress", LockKind::EResource, 2, 20),
+    ];
+    let session = Session::new();
+    let driver = Driver::load(&session);
+    let client = driver.connect();
+    let mut refused = 0;
+    for message in &runs {
+        let before = session.allocations();
+        let _ = passes(&driver, client, "the run without faults", message);
+        let sites = session.allocations() - before;
+        assert!(sites > 0);
+        for site in 1..=sites {
+            session.inject(Fault::Allocation(site));
+            let reply = session.send(client, message, common::REPLY_CAPACITY);
+            session.clear_faults();
+            driver.clean("a run with a failing allocation");
+            if reply.status == status::INSUFFICIENT_RESOURCES {
+                assert_eq!(reply.returned, 0);
+                assert!(reply.output.iter().all(|&b| b == 0xEE), "a refusal wrote");
+                refused += 1;
+            } else {
+                let report = run_reply(&reply);
+                assert_eq!(
+                    report.stuck_threads.get(),
+                    0,
+                    "site {site}: {}",
+                    text(&report.detail)
+                );
+            }
+        }
+        assert_eq!(stats(&driver, client).running.get(), 0);
+    }
+    assert!(refused > 0, "no allocation failure reached a refusal");
+    driver.unload(0);
+}
+
+/// The OS refuses a system thread: the run is refused, nothing is stranded.
+#[test]
+fn a_thread_the_kernel_will_not_start_refuses_the_run() {
+    let session = Session::new();
+    let driver = Driver::load(&session);
+    let client = driver.connect();
+    session.inject(Fault::ThreadStart(status::INSUFFICIENT_RESOURCES));
+    for message in [
+        run_request("try-matrix", LockKind::PushLock, 0, 5_000),
+        run_request("stress", LockKind::PushLock, 4, 50),
+    ] {
+        let reply = session.send(client, &message, common::REPLY_CAPACITY);
+        assert_eq!(
+            (reply.status, reply.returned),
+            (status::INSUFFICIENT_RESOURCES, 0)
+        );
+        driver.clean("a refused thread");
+    }
+    session.clear_faults();
+    driver.unload(0);
 }

@@ -3,12 +3,12 @@
 //! acquisition while threads fight over the lock, seen by a counting global allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Barrier;
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
-use std::sync::{Arc, Barrier};
 
 use pushlock::{RawPushLock, StdPlatform};
 use pushlock_protocol::LockKind;
-use pushlock_selftest::{Host, LockVisitor, StdHost, TestLock};
+use pushlock_selftest::{Host, LockVisitor, Shared, StdHost, TestLock};
 use serde::Serialize;
 
 /// The system allocator, counting allocations.
@@ -49,7 +49,7 @@ pub fn measure() -> Vec<Memory> {
     let host = StdHost;
     host.lock_kinds()
         .iter()
-        .filter_map(|&kind| host.with_lock(kind, Probe(kind)))
+        .filter_map(|&kind| host.with_lock(kind, Probe(kind)).ok())
         .collect()
 }
 
@@ -58,7 +58,7 @@ struct Probe(LockKind);
 impl LockVisitor for Probe {
     type Output = Memory;
 
-    fn visit<L: TestLock>(self, lock: Arc<L>) -> Memory {
+    fn visit<L: TestLock>(self, lock: Shared<L>) -> Memory {
         let (warmed_up, done) = (Barrier::new(THREADS + 1), Barrier::new(THREADS + 1));
         let heap_allocations = std::thread::scope(|scope| {
             for thread in 0..THREADS {

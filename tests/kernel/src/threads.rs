@@ -70,11 +70,19 @@ pub fn fail_reference(status: i32) {
 }
 
 /// Drops one reference; the last one frees the object.
-fn dereference(object: Object) {
+/// Drops one reference (the thread's own, if `thread_ended`: it stops counting as running in
+/// the same step, so [`unbalanced`] never sees one without the other); the last one frees the
+/// object.
+fn dereference(object: Object, thread_ended: bool) {
+    let mut tables = as_kernel(tables);
     // SAFETY: a live object: the caller owns one of its references.
-    let left = unsafe { &(*object.0).references }.fetch_sub(1, SeqCst) - 1;
-    if left == 0 {
-        tables().objects.remove(&object.0.addr());
+    let thread = unsafe { &*object.0 };
+    if thread_ended {
+        thread.running.store(false, SeqCst);
+    }
+    if thread.references.fetch_sub(1, SeqCst) == 1 {
+        tables.objects.remove(&object.0.addr());
+        drop(tables);
         dispatcher::unregister(object.0.cast());
         // SAFETY: allocated by `Box` in `PsCreateSystemThread`; the last reference is gone.
         drop(unsafe { Box::from_raw(object.0) });
@@ -141,8 +149,8 @@ pub unsafe extern "system" fn PsCreateSystemThread(
                 .unwrap_or_else(PoisonError::into_inner)
                 .handles
                 .remove(&value);
-            dereference(object);
-            dereference(object);
+            dereference(object, false);
+            dereference(object, true);
             return STATUS_INSUFFICIENT_RESOURCES;
         }
         // SAFETY: writable (caller).
@@ -164,10 +172,9 @@ fn run_system_thread(body: Start) {
             format_args!("{depth} critical regions still entered"),
         );
     }
-    // SAFETY: the thread's own reference keeps the object alive.
-    unsafe { &(*object.0).running }.store(false, SeqCst);
+    // The thread's own reference keeps the object alive while waiters are woken.
     dispatcher::set_signalled(object.0.cast());
-    dereference(object);
+    dereference(object, true);
 }
 
 /// `PsTerminateSystemThread`. The kernel does not return from it; here it returns into the
@@ -232,7 +239,7 @@ pub extern "system" fn ObfDereferenceObject(object: *mut c_void) -> isize {
     };
     // SAFETY: listed, so live.
     let left = unsafe { &(*found.0).references }.load(SeqCst);
-    dereference(found);
+    dereference(found, false);
     isize::try_from(left).unwrap_or(isize::MAX) - 1
 }
 
@@ -243,7 +250,7 @@ pub extern "system" fn ZwClose(handle: *mut c_void) -> i32 {
         violation("ZwClose", format_args!("{handle:p} is not an open handle"));
         return STATUS_INVALID_HANDLE;
     };
-    dereference(found);
+    dereference(found, false);
     STATUS_SUCCESS
 }
 

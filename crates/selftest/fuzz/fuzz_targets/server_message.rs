@@ -2,15 +2,16 @@
 //! on success must write exactly one well-formed reply, within the output it was given.
 //!
 //! The first two input bytes choose the output capacity (so that too-small buffers are
-//! explored); the rest is the message. The host cannot start threads, so valid runs are answered
-//! quickly (as failed runs) and the fuzzer spends its time on parsing and validation.
+//! explored); the rest is the message. The host cannot start threads, so valid runs are refused
+//! quickly (`STATUS_INSUFFICIENT_RESOURCES`) and the fuzzer spends its time on parsing and
+//! validation.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
 use pushlock_protocol::{HEADER_SIZE, Header, LockKind, PlatformKind, status};
-use pushlock_selftest::{Host, LockVisitor, Server, SpawnError, StdHost};
+use pushlock_selftest::{Host, LockUnavailable, LockVisitor, Server, SpawnError, StdHost};
 
 /// `StdHost` that refuses to start threads.
 #[derive(Clone, Copy)]
@@ -42,7 +43,11 @@ impl Host for NoThreads {
     fn apcs_disabled(&self) -> bool {
         StdHost.apcs_disabled()
     }
-    fn with_lock<V: LockVisitor>(&self, kind: LockKind, visitor: V) -> Option<V::Output> {
+    fn with_lock<V: LockVisitor>(
+        &self,
+        kind: LockKind,
+        visitor: V,
+    ) -> Result<V::Output, LockUnavailable> {
         StdHost.with_lock(kind, visitor)
     }
     fn lock_kinds(&self) -> &'static [LockKind] {

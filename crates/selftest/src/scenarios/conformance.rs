@@ -6,9 +6,6 @@
 //! included: a failed check never strands the actors queued behind it. Some
 //! ideas follow the `ReactOS` kmtest `ExPushLock.c` (MIT); the code is ours.
 
-use alloc::format;
-use alloc::string::String;
-use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering::SeqCst};
 
@@ -16,7 +13,9 @@ use pushlock::nt;
 use pushlock_protocol::{Phase, Role};
 
 use crate::engine::{Ctx, Failure, Gate, Hold};
+use crate::fallible::{Shared, try_push};
 use crate::host::Host;
+use crate::text::text;
 
 type Outcome = Result<(), Failure>;
 
@@ -35,23 +34,19 @@ const fn scaled(count: u64) -> u64 {
 /// The encodings a debugger reads: X → `0x1`, k readers → `0x1 + k*0x10`, back to 0, through the
 /// mode-specific and the mode-agnostic releases.
 pub fn uncontended_encodings<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
-    let main = ctx.actor("main", Role::Mixed);
+    let main = ctx.actor("main", Role::Mixed)?;
     let lock = ctx.lock.clone();
     for mode_agnostic in [false, true] {
-        let hold = main.hold_exclusive(&lock);
-        ctx.check(lock.word().0 == 0x1, || {
-            String::from("exclusive is not 0x1")
-        })?;
+        let hold = Hold::exclusive(&main, &lock);
+        ctx.check(lock.word().0 == 0x1, || text!("exclusive is not 0x1"))?;
         hold.release(mode_agnostic);
-        ctx.check(lock.word().0 == 0, || {
-            String::from("not 0 after the release")
-        })?;
+        ctx.check(lock.word().0 == 0, || text!("not 0 after the release"))?;
         let mut shares: [Option<Hold<_>>; 5] = core::array::from_fn(|_| None);
         for (k, share) in (1_usize..).zip(&mut shares) {
-            *share = Some(main.hold_shared(&lock));
+            *share = Some(Hold::shared(&main, &lock));
             let expected = (k << 4) | 0x1;
             ctx.check(lock.word().0 == expected, || {
-                format!("{k} shares: expected {expected:#x}")
+                text!("{k} shares: expected {expected:#x}")
             })?;
         }
         for (k, share) in (0..5_usize).rev().zip(shares.iter_mut().rev()) {
@@ -60,7 +55,7 @@ pub fn uncontended_encodings<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
             }
             let expected = if k == 0 { 0 } else { (k << 4) | 0x1 };
             ctx.check(lock.word().0 == expected, || {
-                format!("down to {k}: expected {expected:#x}")
+                text!("down to {k}: expected {expected:#x}")
             })?;
         }
     }
@@ -72,10 +67,10 @@ pub fn try_matrix<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
     let lock = ctx.lock.clone();
     let try_both = || (try_shared(&lock), try_exclusive(&lock));
     ctx.check(try_both() == (true, true), || {
-        String::from("free: both tries must succeed")
+        text!("free: both tries must succeed")
     })?;
 
-    let release = Gate::default();
+    let release = Gate::new()?;
     let gate = release.clone();
     let owner = ctx.spawn("owner-X", Role::Writer, move |env, lock, me| {
         me.lock_exclusive(lock);
@@ -85,34 +80,33 @@ pub fn try_matrix<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
     })?;
     ctx.wait_phase(&owner, Phase::HoldsExclusive)?;
     ctx.check(try_both() == (false, false), || {
-        String::from("held X: both tries must fail")
+        text!("held X: both tries must fail")
     })?;
     release.open();
     ctx.wait_phase(&owner, Phase::Finished)?;
 
-    let gates: Vec<Gate> = (0..3).map(|_| Gate::default()).collect();
+    let gates = [Gate::new()?, Gate::new()?, Gate::new()?];
     let mut readers = Vec::new();
     for (name, gate) in ["reader-0", "reader-1", "reader-2"].into_iter().zip(&gates) {
         let gate = gate.clone();
-        readers.push(ctx.spawn(name, Role::Reader, move |env, lock, me| {
+        let actor = ctx.spawn(name, Role::Reader, move |env, lock, me| {
             me.lock_shared(lock);
             env.wait_until(|| gate.is_open());
             // SAFETY: a share held by this thread.
             unsafe { me.release_shared(lock, false) };
-        })?);
+        })?;
+        try_push(&mut readers, actor)?;
     }
     for reader in &readers {
         ctx.wait_phase(reader, Phase::HoldsShared)?;
     }
     for (gate, reader) in gates.iter().zip(&readers) {
-        ctx.check(try_both() == (true, false), || {
-            String::from("held S: try-S only")
-        })?;
+        ctx.check(try_both() == (true, false), || text!("held S: try-S only"))?;
         gate.open();
         ctx.wait_phase(reader, Phase::Finished)?;
     }
     ctx.check(try_both() == (true, true), || {
-        String::from("released: both tries must succeed")
+        text!("released: both tries must succeed")
     })
 }
 
@@ -140,10 +134,10 @@ fn try_exclusive<P: pushlock::Platform>(lock: &pushlock::RawPushLock<P>) -> bool
 /// S2 hold together.
 pub fn oldest_writer_woken_alone<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
     for _ in 0..scaled(20) {
-        let main = ctx.actor("main", Role::Writer);
+        let main = ctx.actor("main", Role::Writer)?;
         let lock = ctx.lock.clone();
-        let hold = main.hold_exclusive(&lock);
-        let e1_release = Gate::default();
+        let hold = Hold::exclusive(&main, &lock);
+        let e1_release = Gate::new()?;
         let gate = e1_release.clone();
         let e1 = ctx.spawn("E1", Role::Writer, move |env, lock, me| {
             me.lock_exclusive(lock);
@@ -152,19 +146,20 @@ pub fn oldest_writer_woken_alone<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
             unsafe { me.release_exclusive(lock, false) };
         })?;
         let mut newest = ctx.wait_queued(None)?.newest_waiter();
-        let together = Arc::new(AtomicUsize::new(0));
+        let together = Shared::try_new(AtomicUsize::new(0))?;
         let mut readers = Vec::new();
         for name in ["S1", "S2"] {
             let together = together.clone();
-            readers.push(ctx.spawn(name, Role::Reader, move |env, lock, me| {
+            let actor = ctx.spawn(name, Role::Reader, move |env, lock, me| {
                 me.lock_shared(lock);
                 together.fetch_add(1, SeqCst);
                 if !env.wait_until(|| together.load(SeqCst) >= 2) {
-                    env.fail(String::from("the other reader never got in"));
+                    env.fail(text!("the other reader never got in"));
                 }
                 // SAFETY: a share held by this thread.
                 unsafe { me.release_shared(lock, false) };
-            })?);
+            })?;
+            try_push(&mut readers, actor)?;
             newest = ctx.wait_queued(newest)?.newest_waiter();
         }
         hold.release(false);
@@ -172,14 +167,14 @@ pub fn oldest_writer_woken_alone<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
         ctx.pause(SETTLE_NS / 4);
         for reader in &readers {
             ctx.check(reader.phase() == Phase::WantsShared, || {
-                format!("{} was let in with E1", reader.name)
+                text!("{} was let in with E1", reader.name)
             })?;
         }
         e1_release.open();
         for reader in &readers {
             ctx.wait_phase(reader, Phase::Finished)?;
             ctx.check(reader.last_grant() > e1.last_grant(), || {
-                String::from("E1 must be first")
+                text!("E1 must be first")
             })?;
         }
         ctx.next_round()?;
@@ -190,9 +185,9 @@ pub fn oldest_writer_woken_alone<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
 /// Main holds S three times; E (X) queues (`MultipleShared`, count 3 in its block); R (S)
 /// queues behind; E gets in only after the third release, R after E.
 pub fn shared_owner_drain<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
-    let main = ctx.actor("main", Role::Reader);
+    let main = ctx.actor("main", Role::Reader)?;
     let lock = ctx.lock.clone();
-    let shares = [(); 3].map(|()| main.hold_shared(&lock));
+    let shares = [(); 3].map(|()| Hold::shared(&main, &lock));
     let e = ctx.spawn("E", Role::Writer, |_, lock, me| {
         me.lock_exclusive(lock);
         // SAFETY: held exclusively by this thread.
@@ -200,7 +195,7 @@ pub fn shared_owner_drain<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
     })?;
     let word = ctx.wait_queued(None)?;
     ctx.check(word.is_multiple_shared() && word.is_locked(), || {
-        String::from("no MultipleShared")
+        text!("no MultipleShared")
     })?;
     let r = ctx.spawn("R", Role::Reader, |_, lock, me| {
         me.lock_shared(lock);
@@ -213,20 +208,20 @@ pub fn shared_owner_drain<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
         if left > 0 {
             ctx.pause(SETTLE_NS);
             ctx.check(e.acquisitions() == 0, || {
-                format!("E got in with {left} shares left")
+                text!("E got in with {left} shares left")
             })?;
-            ctx.check(r.acquisitions() == 0, || String::from("R overtook E"))?;
+            ctx.check(r.acquisitions() == 0, || text!("R overtook E"))?;
         }
     }
     ctx.wait_phase(&r, Phase::Finished)?;
     ctx.check(e.last_grant() < r.last_grant(), || {
-        String::from("E must get the lock before R")
+        text!("E must get the lock before R")
     })
 }
 
 /// T1 holds S, T2 queues X, T3 asks S: T3 waits (and try-S fails); T2 gets in before T3.
 pub fn writer_beats_later_reader<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
-    let release = Gate::default();
+    let release = Gate::new()?;
     let gate = release.clone();
     let t1 = ctx.spawn("T1", Role::Reader, move |env, lock, me| {
         me.lock_shared(lock);
@@ -242,7 +237,7 @@ pub fn writer_beats_later_reader<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
     })?;
     let word = ctx.wait_queued(None)?;
     ctx.check(!try_shared(&ctx.lock), || {
-        String::from("try-S must fail once a writer waits")
+        text!("try-S must fail once a writer waits")
     })?;
     let t3 = ctx.spawn("T3", Role::Reader, |_, lock, me| {
         me.lock_shared(lock);
@@ -251,12 +246,12 @@ pub fn writer_beats_later_reader<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
     })?;
     ctx.wait_queued(word.newest_waiter())?;
     ctx.check(t3.phase() == Phase::WantsShared, || {
-        String::from("T3 got in past a queued writer")
+        text!("T3 got in past a queued writer")
     })?;
     release.open();
     ctx.wait_phase(&t3, Phase::Finished)?;
     ctx.check(t2.last_grant() < t3.last_grant(), || {
-        String::from("T2 must get the lock before T3")
+        text!("T2 must get the lock before T3")
     })
 }
 
@@ -264,16 +259,16 @@ pub fn writer_beats_later_reader<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
 /// get in, the word returns to 0, the release never spins.
 pub fn waiter_arrives_during_release<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
     for _ in 0..scaled(64) {
-        let main = ctx.actor("main", Role::Reader);
+        let main = ctx.actor("main", Role::Reader)?;
         let lock = ctx.lock.clone();
-        let hold = main.hold_shared(&lock);
+        let hold = Hold::shared(&main, &lock);
         let e1 = ctx.spawn("E1", Role::Writer, |_, lock, me| {
             me.lock_exclusive(lock);
             // SAFETY: held exclusively by this thread.
             unsafe { me.release_exclusive(lock, false) };
         })?;
         ctx.wait_queued(None)?;
-        let go = Gate::default();
+        let go = Gate::new()?;
         let gate = go.clone();
         let e2 = ctx.spawn("E2", Role::Writer, move |env, lock, me| {
             if env.wait_until(|| gate.is_open()) {
@@ -287,7 +282,7 @@ pub fn waiter_arrives_during_release<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
         ctx.wait_phase(&e1, Phase::Finished)?;
         ctx.wait_phase(&e2, Phase::Finished)?;
         ctx.check(e1.acquisitions() == 1 && e2.acquisitions() == 1, || {
-            String::from("a writer missed")
+            text!("a writer missed")
         })?;
         ctx.next_round()?;
     }
@@ -299,8 +294,8 @@ pub fn waiter_arrives_during_release<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
 pub fn mixed_record<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
     const ITERATIONS: u64 = scaled(2048);
     const MIX: u64 = 0xA5A5_5A5A_0FF1_CE00;
-    let record = Arc::new([AtomicU64::new(0), AtomicU64::new(!0), AtomicU64::new(MIX)]);
-    let start = Gate::default();
+    let record = Shared::try_new([AtomicU64::new(0), AtomicU64::new(!0), AtomicU64::new(MIX)])?;
+    let start = Gate::new()?;
     let mut actors = Vec::new();
     for (index, name) in [
         "writer-0", "writer-1", "reader-2", "reader-3", "reader-4", "reader-5",
@@ -311,7 +306,7 @@ pub fn mixed_record<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
         let (record, start) = (record.clone(), start.clone());
         let writer = index < 2;
         let role = if writer { Role::Writer } else { Role::Reader };
-        actors.push(ctx.spawn(name, role, move |env, lock, me| {
+        let actor = ctx.spawn(name, role, move |env, lock, me| {
             if !env.wait_until(|| start.is_open()) {
                 return;
             }
@@ -329,7 +324,7 @@ pub fn mixed_record<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
                 let seen = value.load(SeqCst);
                 env.host.yield_now();
                 if complement.load(SeqCst) != !seen || mixed.load(SeqCst) != seen ^ MIX {
-                    env.fail(format!("{} saw a torn record at {seen}", me.name));
+                    env.fail(text!("{} saw a torn record at {seen}", me.name));
                 }
                 if writer {
                     let next = seen.wrapping_add(1);
@@ -344,20 +339,21 @@ pub fn mixed_record<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
                     unsafe { me.release_shared(lock, mode_agnostic) };
                 }
             }
-        })?);
+        })?;
+        try_push(&mut actors, actor)?;
     }
     start.open();
     for actor in &actors {
         ctx.wait_phase(actor, Phase::Finished)?;
         ctx.check(actor.acquisitions() == ITERATIONS, || {
-            format!("{} miscounted", actor.name)
+            text!("{} miscounted", actor.name)
         })?;
     }
     let [value, _, _] = &*record;
     let writes = value.load(SeqCst);
     let expected = ITERATIONS.saturating_mul(2);
     ctx.check(writes == expected, || {
-        format!("{writes} writes recorded, expected {expected}")
+        text!("{writes} writes recorded, expected {expected}")
     })
 }
 
@@ -368,11 +364,11 @@ pub fn mixed_record<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
 /// lock is held is checked only after the release, so a failed check never returns to the
 /// caller inside a critical region (in the kernel: bug check `APC_INDEX_MISMATCH`).
 pub fn flt_critical_region<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
-    let main = ctx.actor("main", Role::Mixed);
+    let main = ctx.actor("main", Role::Mixed)?;
     let host = ctx.host().clone();
     let p = ctx.lock.as_ex_push_lock();
     ctx.check(!host.apcs_disabled(), || {
-        String::from("APCs disabled before the test")
+        text!("APCs disabled before the test")
     })?;
     for shared in [false, true] {
         if shared {
@@ -392,10 +388,10 @@ pub fn flt_critical_region<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
         // SAFETY: acquired just above through the Flt API.
         unsafe { nt::FltReleasePushLock::<H::Platform>(p) };
         ctx.check(disabled_while_held, || {
-            String::from("Flt acquire did not disable APCs")
+            text!("Flt acquire did not disable APCs")
         })?;
         ctx.check(!host.apcs_disabled(), || {
-            String::from("FltReleasePushLock left APCs disabled")
+            text!("FltReleasePushLock left APCs disabled")
         })?;
     }
     // SAFETY: as above, through the Ex API.
@@ -405,16 +401,14 @@ pub fn flt_critical_region<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
     main.released();
     // SAFETY: acquired just above.
     unsafe { nt::ExReleasePushLock::<H::Platform>(p) };
-    ctx.check(!disabled_while_held, || {
-        String::from("Ex acquire touched APCs")
-    })
+    ctx.check(!disabled_while_held, || text!("Ex acquire touched APCs"))
 }
 
 /// The `*Ex` functions accept flags 0-3 (0x1 and 0x2 are the auto-boost flags). Other flags are
 /// a bug check in the kernel (0x152) and a panic in user mode, tested on std only. As in
 /// [`flt_critical_region`], checks come after the release.
 pub fn ex_flags_accepted<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
-    let main = ctx.actor("main", Role::Mixed);
+    let main = ctx.actor("main", Role::Mixed)?;
     let p = ctx.lock.as_ex_push_lock();
     for flags in 0..=nt::FLT_PUSH_LOCK_VALID_FLAGS {
         for shared in [false, true] {
@@ -436,7 +430,7 @@ pub fn ex_flags_accepted<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
             // SAFETY: acquired just above.
             unsafe { nt::FltReleasePushLockEx::<H::Platform>(p, flags) };
             ctx.check(word == expected, || {
-                format!("flags {flags:#x}: wrong word {word:#x}")
+                text!("flags {flags:#x}: wrong word {word:#x}")
             })?;
         }
     }
@@ -446,7 +440,7 @@ pub fn ex_flags_accepted<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
 /// 8 readers in a tight loop; one writer completes 1000 exclusive acquisitions.
 pub fn writer_not_starved<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
     const WRITES: u64 = scaled(1000);
-    let stop = Gate::default();
+    let stop = Gate::new()?;
     for name in [
         "reader-0", "reader-1", "reader-2", "reader-3", "reader-4", "reader-5", "reader-6",
         "reader-7",
@@ -473,7 +467,7 @@ pub fn writer_not_starved<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
     })?;
     ctx.wait_phase(&writer, Phase::Finished)?;
     ctx.check(writer.acquisitions() == WRITES, || {
-        String::from("the writer miscounted")
+        text!("the writer miscounted")
     })
 }
 
@@ -487,9 +481,9 @@ pub fn readers_inside_together<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
 /// readers arrive during the wake; all four readers are inside together, every time (200 times).
 pub fn queued_readers_released_together<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
     for round in 0..scaled(200) {
-        let writer = ctx.actor("writer", Role::Writer);
+        let writer = ctx.actor("writer", Role::Writer)?;
         let lock = ctx.lock.clone();
-        let hold = writer.hold_exclusive(&lock);
+        let hold = Hold::exclusive(&writer, &lock);
         spawn_reader_group(ctx, &["reader-0", "reader-1", "reader-2", "reader-3"])?;
         // Vary how many readers queue before the release and how many arrive during it.
         for _ in 0..(round ^ ctx.seed) % 5 {
@@ -503,7 +497,7 @@ pub fn queued_readers_released_together<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
 
 /// Readers that each wait, inside the lock, until all of them are inside.
 fn spawn_reader_group<H: Host>(ctx: &mut Ctx<H>, names: &[&'static str]) -> Outcome {
-    let inside = Arc::new(AtomicUsize::new(0));
+    let inside = Shared::try_new(AtomicUsize::new(0))?;
     let group = names.len();
     for &name in names {
         let inside = inside.clone();
@@ -511,7 +505,7 @@ fn spawn_reader_group<H: Host>(ctx: &mut Ctx<H>, names: &[&'static str]) -> Outc
             me.lock_shared(lock);
             inside.fetch_add(1, SeqCst);
             if !env.wait_until(|| inside.load(SeqCst) >= group) {
-                env.fail(String::from("the readers were never all inside together"));
+                env.fail(text!("the readers were never all inside together"));
             }
             // SAFETY: a share held by this thread.
             unsafe { me.release_shared(lock, false) };
@@ -522,12 +516,12 @@ fn spawn_reader_group<H: Host>(ctx: &mut Ctx<H>, names: &[&'static str]) -> Outc
 
 /// Exclusive is not re-entrant: the owner's own tries fail (a blocking re-acquire would hang).
 pub fn not_reentrant<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
-    let main = ctx.actor("main", Role::Writer);
+    let main = ctx.actor("main", Role::Writer)?;
     let lock = ctx.lock.clone();
-    let hold = main.hold_exclusive(&lock);
+    let hold = Hold::exclusive(&main, &lock);
     let tries = (try_exclusive(&lock), try_shared(&lock));
     hold.release(false);
     ctx.check(tries == (false, false), || {
-        String::from("the owner re-acquired its own lock")
+        text!("the owner re-acquired its own lock")
     })
 }

@@ -4,7 +4,7 @@ mod conformance;
 
 use pushlock_protocol::ScenarioKind;
 
-use crate::engine::{Ctx, Failure, Report};
+use crate::engine::{Ctx, Failure, Refused, Report};
 use crate::host::Host;
 use crate::workload::Mode;
 
@@ -215,13 +215,19 @@ impl Entry {
 
     /// Runs a conformance entry within `time_limit_ns` (workload entries report a failure: the
     /// server runs those through the workload engine).
-    pub fn run_conformance<H: Host>(&self, host: &H, time_limit_ns: u64, seed: u64) -> Report {
-        let mut ctx = Ctx::new(host, time_limit_ns, seed);
+    ///
+    /// # Errors
+    /// [`Refused`]: no memory or threads for it (its threads stopped and joined first).
+    pub fn run_conformance<H: Host>(
+        &self,
+        host: &H,
+        time_limit_ns: u64,
+        seed: u64,
+    ) -> Result<Report, Refused> {
+        let mut ctx = Ctx::new(host, time_limit_ns, seed)?;
         let result = match self.what {
             What::Conformance(check) => run_check(check, &mut ctx),
-            What::Workload(_) => Err(Failure::Check(alloc::string::String::from(
-                "not a conformance scenario",
-            ))),
+            What::Workload(_) => Err(ctx.failure("not a conformance scenario")),
         };
         ctx.finish(result)
     }

@@ -1,4 +1,10 @@
 //! Building requests and reading replies, as the harness does.
+#![allow(
+    clippy::disallowed_methods,
+    clippy::disallowed_macros,
+    clippy::disallowed_types,
+    reason = "user-mode tests: allocation failure aborts the test, as it should"
+)]
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
 use pushlock_protocol::{
