@@ -17,9 +17,9 @@ use crate::driver::DRIVER;
 use crate::ffi::{
     ALL_PROCESSOR_GROUPS, EXECUTIVE, HANDLE, KERNEL_MODE, KeAreApcsDisabled,
     KeDelayExecutionThread, KeQueryActiveProcessorCountEx, KeQueryPerformanceCounter,
-    KeWaitForSingleObject, ObReferenceObjectByHandle, ObfDereferenceObject, PsCreateSystemThread,
-    PsTerminateSystemThread, STATUS_SUCCESS, STATUS_TIMEOUT, SYNCHRONIZE, THREAD_ALL_ACCESS,
-    ZwClose,
+    KeWaitForSingleObject, OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES, OBJECT_ATTRIBUTES_LENGTH,
+    ObReferenceObjectByHandle, ObfDereferenceObject, PsCreateSystemThread, PsTerminateSystemThread,
+    PsThreadType, STATUS_SUCCESS, STATUS_TIMEOUT, SYNCHRONIZE, THREAD_ALL_ACCESS, ZwClose,
 };
 use crate::peer_locks::{OsPushLock, Resource};
 
@@ -119,13 +119,24 @@ impl Host for KernelHost {
         // The body is a fat pointer; the start routine takes a thin one: box it once more.
         let context = Box::into_raw(try_box(body).map_err(|_| SpawnError)?).cast::<c_void>();
         let mut handle: HANDLE = ptr::null_mut();
-        // SAFETY: out-pointer valid; no attributes, process or client id; `thread_start` takes
-        // ownership of `context` if the thread starts.
+        // The message callback runs in the harness's process: without OBJ_KERNEL_HANDLE the
+        // handle would land in that process's table, where its threads could close or replace it
+        // before it is referenced below.
+        let attributes = OBJECT_ATTRIBUTES {
+            Length: OBJECT_ATTRIBUTES_LENGTH,
+            RootDirectory: ptr::null_mut(),
+            ObjectName: ptr::null(),
+            Attributes: OBJ_KERNEL_HANDLE,
+            SecurityDescriptor: ptr::null_mut(),
+            SecurityQualityOfService: ptr::null_mut(),
+        };
+        // SAFETY: out-pointer and attributes valid; no process or client id; `thread_start`
+        // takes ownership of `context` if the thread starts.
         let status = unsafe {
             PsCreateSystemThread(
                 &raw mut handle,
                 THREAD_ALL_ACCESS,
-                ptr::null(),
+                &raw const attributes,
                 ptr::null_mut(),
                 ptr::null_mut(),
                 thread_start,
@@ -138,12 +149,14 @@ impl Host for KernelHost {
             return Err(SpawnError);
         }
         let mut object: *mut c_void = ptr::null_mut();
-        // SAFETY: a kernel handle just returned; kernel mode needs no object type check.
+        // SAFETY: a kernel handle just returned; the type is checked all the same.
+        let thread_type = unsafe { PsThreadType };
+        // SAFETY: as above; the out-pointer is valid.
         let status = unsafe {
             ObReferenceObjectByHandle(
                 handle,
                 SYNCHRONIZE,
-                ptr::null_mut(),
+                thread_type,
                 KERNEL_MODE,
                 &raw mut object,
                 ptr::null_mut(),

@@ -12,8 +12,8 @@ use crate::driver::DRIVER;
 use crate::ffi::{
     FLT_PORT_ALL_ACCESS, FltBuildDefaultSecurityDescriptor, FltCloseClientPort,
     FltCloseCommunicationPort, FltCreateCommunicationPort, FltFreeSecurityDescriptor, NTSTATUS,
-    OBJ_CASE_INSENSITIVE, OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES, PFLT_OBJECT, PSECURITY_DESCRIPTOR,
-    STATUS_SUCCESS, UNICODE_STRING,
+    OBJ_CASE_INSENSITIVE, OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES, OBJECT_ATTRIBUTES_LENGTH,
+    PFLT_OBJECT, PSECURITY_DESCRIPTOR, STATUS_SUCCESS, UNICODE_STRING,
 };
 use crate::{log, user_buffer};
 
@@ -57,10 +57,6 @@ const PORT_NAME_BYTES: u16 = {
     (PORT_NAME.len() * 2) as u16
 };
 
-/// `size_of::<OBJECT_ATTRIBUTES>()` as the structure's `Length` wants it.
-#[allow(clippy::cast_possible_truncation, reason = "48 bytes")]
-const ATTRIBUTES_SIZE: u32 = size_of::<OBJECT_ATTRIBUTES>() as u32;
-
 /// Creates the server port: default security descriptor (administrators and SYSTEM), freed
 /// right after, whatever the outcome. A failure is logged with the routine that failed.
 pub fn open(filter: PFLT_OBJECT) -> NTSTATUS {
@@ -78,7 +74,7 @@ pub fn open(filter: PFLT_OBJECT) -> NTSTATUS {
         return status;
     }
     let attributes = OBJECT_ATTRIBUTES {
-        Length: ATTRIBUTES_SIZE,
+        Length: OBJECT_ATTRIBUTES_LENGTH,
         RootDirectory: ptr::null_mut(),
         ObjectName: &raw const name,
         Attributes: OBJ_KERNEL_HANDLE | OBJ_CASE_INSENSITIVE,

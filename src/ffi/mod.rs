@@ -78,6 +78,8 @@ unsafe extern "system" {
         handle_information: *mut c_void,
     ) -> NTSTATUS;
     pub fn ObfDereferenceObject(object: *mut c_void) -> isize;
+    /// `POBJECT_TYPE *PsThreadType`: the thread object type, for `ObReferenceObjectByHandle`.
+    pub static PsThreadType: *mut c_void;
     pub fn ZwClose(handle: HANDLE) -> NTSTATUS;
     pub fn KeWaitForSingleObject(
         object: *mut c_void,

@@ -55,6 +55,10 @@ pub struct OBJECT_ATTRIBUTES {
     pub SecurityQualityOfService: *mut c_void,
 }
 
+/// `size_of::<OBJECT_ATTRIBUTES>()` as its `Length` wants it (48 bytes).
+#[allow(clippy::cast_possible_truncation, reason = "48 bytes")]
+pub const OBJECT_ATTRIBUTES_LENGTH: u32 = size_of::<OBJECT_ATTRIBUTES>() as u32;
+
 /// `EX_RUNDOWN_REF`: a count of users that `ExWaitForRundownProtectionRelease` waits out.
 #[repr(C)]
 pub struct EX_RUNDOWN_REF {

@@ -202,3 +202,31 @@ fn a_thread_the_kernel_will_not_start_refuses_the_run() {
     session.clear_faults();
     driver.unload(0);
 }
+
+/// `ObReferenceObjectByHandle` fails after the thread started (it cannot, for a kernel handle of
+/// the thread type just created; the host lane makes it): the run is refused, and the thread,
+/// which nobody can wait for, ends on its own once the run is stopped.
+#[test]
+fn a_thread_that_cannot_be_referenced_refuses_the_run() {
+    let session = Session::new();
+    let driver = Driver::load(&session);
+    let client = driver.connect();
+    session.inject(Fault::Reference(status::INSUFFICIENT_RESOURCES));
+    let message = run_request("try-matrix", LockKind::PushLock, 0, 5_000);
+    let reply = session.send(client, &message, common::REPLY_CAPACITY);
+    session.clear_faults();
+    assert_eq!(
+        (reply.status, reply.returned),
+        (status::INSUFFICIENT_RESOURCES, 0)
+    );
+    driver.clean("an unreferenced thread");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while pushlock_kernel::threads_running() > 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the unreferenced thread never ended"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    driver.unload(0);
+}

@@ -231,6 +231,11 @@ const ALLOWED_IMPORTS: &[(&str, &str, &str)] = &[
     ),
     (
         "ntoskrnl.exe",
+        "PsThreadType",
+        "https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-obreferenceobjectbyhandle",
+    ),
+    (
+        "ntoskrnl.exe",
         "__C_specific_handler",
         "https://learn.microsoft.com/cpp/build/exception-handling-x64#language-specific-handler",
     ),

@@ -53,3 +53,9 @@ pub use user_buffers::STATUS_ACCESS_VIOLATION;
 pub fn threads_started() -> usize {
     threads::threads_started()
 }
+
+/// System threads still running driver code.
+#[must_use]
+pub fn threads_running() -> usize {
+    threads::threads_running()
+}

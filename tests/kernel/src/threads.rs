@@ -19,6 +19,28 @@ use crate::context::{
 use crate::dispatcher::{self, STATUS_SUCCESS, THREAD_OBJECT_TYPE};
 
 const STATUS_INVALID_HANDLE: i32 = 0xC000_0008_u32.cast_signed();
+const STATUS_OBJECT_TYPE_MISMATCH: i32 = 0xC000_0024_u32.cast_signed();
+/// `OBJ_KERNEL_HANDLE`.
+const OBJ_KERNEL_HANDLE: u32 = 0x200;
+
+/// An object type: only its address matters (the name is for a debugger).
+pub struct ObjectType {
+    _name: &'static str,
+}
+
+/// The thread type object `PsThreadType` points at.
+static THREAD_TYPE: ObjectType = ObjectType { _name: "Thread" };
+
+/// `PsThreadType`: a pointer to the thread object type.
+#[repr(transparent)]
+pub struct ObjectTypePointer(*const ObjectType);
+
+// SAFETY: a constant pointer to an immutable static.
+unsafe impl Sync for ObjectTypePointer {}
+
+/// `POBJECT_TYPE *PsThreadType` (a data export).
+#[unsafe(no_mangle)]
+pub static PsThreadType: ObjectTypePointer = ObjectTypePointer(&raw const THREAD_TYPE);
 const STATUS_INSUFFICIENT_RESOURCES: i32 = 0xC000_009A_u32.cast_signed();
 
 /// A thread object: a dispatcher header first, then the reference count.
@@ -105,7 +127,7 @@ unsafe impl Send for Start {}
 pub unsafe extern "system" fn PsCreateSystemThread(
     handle: *mut *mut c_void,
     _desired_access: u32,
-    _attributes: *const c_void,
+    attributes: *const c_void,
     process: *mut c_void,
     _client_id: *mut c_void,
     start: StartRoutine,
@@ -119,6 +141,18 @@ pub unsafe extern "system" fn PsCreateSystemThread(
         violation(
             "PsCreateSystemThread",
             "a process handle: drivers create system threads",
+        );
+    }
+    let flags = (!attributes.is_null()).then(|| {
+        // SAFETY: `Attributes` (offset 24) of the caller's OBJECT_ATTRIBUTES.
+        let field = unsafe { attributes.byte_add(24) };
+        // SAFETY: as above, aligned.
+        unsafe { field.cast::<u32>().read() }
+    });
+    if flags.is_none_or(|flags| flags & OBJ_KERNEL_HANDLE == 0) {
+        violation(
+            "PsCreateSystemThread",
+            "no OBJ_KERNEL_HANDLE: from a message callback the handle lands in the client's process",
         );
     }
     as_kernel(|| {
@@ -198,7 +232,7 @@ pub extern "system" fn PsTerminateSystemThread(_status: i32) -> i32 {
 pub unsafe extern "system" fn ObReferenceObjectByHandle(
     handle: *mut c_void,
     _desired_access: u32,
-    _object_type: *mut c_void,
+    object_type: *mut c_void,
     access_mode: i8,
     object: *mut *mut c_void,
     _handle_information: *mut c_void,
@@ -206,6 +240,14 @@ pub unsafe extern "system" fn ObReferenceObjectByHandle(
     let failure = FAIL_REFERENCE.load(SeqCst);
     if failure != 0 {
         return failure;
+    }
+    if object_type.is_null() {
+        violation(
+            "ObReferenceObjectByHandle",
+            "no object type: any object behind the handle would do",
+        );
+    } else if object_type.cast_const().cast::<ObjectType>() != PsThreadType.0 {
+        return STATUS_OBJECT_TYPE_MISMATCH;
     }
     if access_mode != 0 {
         violation(
@@ -283,4 +325,16 @@ pub fn unbalanced() -> Vec<String> {
 /// System threads started since the process began.
 pub fn threads_started() -> usize {
     tables().threads_started
+}
+
+/// System threads still running driver code.
+pub fn threads_running() -> usize {
+    as_kernel(|| {
+        tables()
+            .objects
+            .values()
+            // SAFETY: listed, so live.
+            .filter(|object| unsafe { &*object.0 }.running.load(SeqCst))
+            .count()
+    })
 }
