@@ -15,7 +15,9 @@ pub fn error(what: &CStr, status: NTSTATUS) {
             DPFLTR_ERROR_LEVEL,
             c"pushlock_filter: %s (0x%08X)\n".as_ptr().cast(),
             what.as_ptr(),
-            status,
+            // %X reads an unsigned int: passing the signed status is undefined for a negative
+            // (error) value, which is every status logged here.
+            status.cast_unsigned(),
         )
     };
 }

@@ -2,8 +2,11 @@
 //! tracking and `!poolused` attribute every byte to us (`PlkR`).
 //!
 //! `ExAllocatePool2` returns 16-byte aligned blocks below a page. Stricter alignments (the
-//! workload engine's cache-line slots) get an over-allocation with the original pointer stored
-//! just below the aligned block. Requires Windows 10 version 2004 (`ExAllocatePool2`).
+//! workload engine's cache-line slots) get an over-allocation with the distance back to the
+//! pool's block stored just below the aligned one. (A distance, not the pool's pointer: the
+//! block is freed through the pointer `dealloc` is given, never through one kept in memory,
+//! which Miri's Tree Borrows rejects while that pointer is still in use by its `Box`.)
+//! Requires Windows 10 version 2004 (`ExAllocatePool2`).
 
 use core::alloc::{GlobalAlloc, Layout};
 use core::ffi::c_void;
@@ -18,13 +21,13 @@ const POOL_ALIGN: usize = 16;
 
 struct Pool;
 
-/// Where an over-aligned block keeps the pool's own pointer: the word just below it.
+/// Where an over-aligned block keeps its distance from the pool's block: the word just below.
 #[allow(
     clippy::cast_ptr_alignment,
     reason = "over-aligned blocks are at least 32-aligned"
 )]
-const fn header(aligned: *mut u8) -> *mut *mut u8 {
-    aligned.wrapping_sub(size_of::<*mut u8>()).cast()
+const fn header(aligned: *mut u8) -> *mut usize {
+    aligned.wrapping_sub(size_of::<usize>()).cast()
 }
 
 #[global_allocator]
@@ -54,7 +57,7 @@ unsafe impl GlobalAlloc for Pool {
         let aligned = base.wrapping_add(offset);
         // SAFETY: `aligned - 8` lies within the block (offset >= 16) and is 8-aligned
         // (`aligned` is at least 32-aligned).
-        unsafe { header(aligned).write(base) };
+        unsafe { header(aligned).write(offset) };
         aligned
     }
 
@@ -62,8 +65,9 @@ unsafe impl GlobalAlloc for Pool {
         let base = if layout.align() <= POOL_ALIGN {
             block
         } else {
-            // SAFETY: `alloc` stored the original pointer just below the aligned block.
-            unsafe { header(block).read() }
+            // SAFETY: `alloc` stored the distance just below the aligned block.
+            let offset = unsafe { header(block).read() };
+            block.wrapping_sub(offset)
         };
         // SAFETY: `base` came from `ExAllocatePool2` with this tag.
         unsafe { ExFreePoolWithTag(base.cast::<c_void>(), TAG) };
