@@ -19,7 +19,7 @@ use crate::ffi::{
     KeDelayExecutionThread, KeQueryActiveProcessorCountEx, KeQueryPerformanceCounter,
     KeWaitForSingleObject, OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES, OBJECT_ATTRIBUTES_LENGTH,
     ObReferenceObjectByHandle, ObfDereferenceObject, PsCreateSystemThread, PsTerminateSystemThread,
-    PsThreadType, STATUS_SUCCESS, STATUS_TIMEOUT, SYNCHRONIZE, THREAD_ALL_ACCESS, ZwClose,
+    STATUS_SUCCESS, STATUS_TIMEOUT, SYNCHRONIZE, THREAD_ALL_ACCESS, ZwClose, thread_object_type,
 };
 use crate::peer_locks::{OsPushLock, Resource};
 
@@ -149,9 +149,8 @@ impl Host for KernelHost {
             return Err(SpawnError);
         }
         let mut object: *mut c_void = ptr::null_mut();
-        // SAFETY: a kernel handle just returned; the type is checked all the same.
-        let thread_type = unsafe { PsThreadType };
-        // SAFETY: as above; the out-pointer is valid.
+        let thread_type = thread_object_type();
+        // SAFETY: a kernel handle just returned, of the type checked; the out-pointer is valid.
         let status = unsafe {
             ObReferenceObjectByHandle(
                 handle,

@@ -79,7 +79,7 @@ unsafe extern "system" {
     ) -> NTSTATUS;
     pub fn ObfDereferenceObject(object: *mut c_void) -> isize;
     /// `POBJECT_TYPE *PsThreadType`: the thread object type, for `ObReferenceObjectByHandle`.
-    pub static PsThreadType: *mut c_void;
+    static PsThreadType: *mut c_void;
     pub fn ZwClose(handle: HANDLE) -> NTSTATUS;
     pub fn KeWaitForSingleObject(
         object: *mut c_void,
@@ -115,6 +115,25 @@ unsafe extern "C" {
 )]
 unsafe extern "system" {
     pub fn KeQueryPerformanceCounter(frequency: *mut i64) -> i64;
+}
+
+/// `*PsThreadType`, the thread object type.
+pub fn thread_object_type() -> *mut c_void {
+    #[cfg(not(miri))]
+    {
+        // SAFETY: an exported, initialised kernel variable, never written after boot.
+        unsafe { PsThreadType }
+    }
+    // Miri cannot read an imported static: in the host lane under Miri, the user-mode kernel
+    // hands the same value over through a function.
+    #[cfg(miri)]
+    {
+        unsafe extern "system" {
+            fn pushlock_kernel_thread_type() -> *mut c_void;
+        }
+        // SAFETY: defined by the user-mode kernel; no arguments.
+        unsafe { pushlock_kernel_thread_type() }
+    }
 }
 
 // The SEH shim (`src/user_buffer.c`): copies to and from user-mode buffers inside

@@ -54,6 +54,63 @@ pub unsafe extern "C" fn pushlock_kernel_debug_print(
     });
 }
 
+/// `DbgPrintEx` under Miri, which runs no C: the formats the driver uses (`%s`, `%u`, `%X` with
+/// a width), formatted here.
+///
+/// # Safety
+/// `format` is a NUL-terminated string whose conversions match the arguments.
+#[cfg(miri)]
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn DbgPrintEx(
+    _component: u32,
+    _level: u32,
+    format: *const c_char,
+    mut arguments: ...
+) -> u32 {
+    as_kernel(|| {
+        // SAFETY: NUL-terminated (caller).
+        let format = unsafe { CStr::from_ptr(format) }
+            .to_string_lossy()
+            .into_owned();
+        let mut line = String::new();
+        let mut chars = format.chars();
+        while let Some(c) = chars.next() {
+            if c != '%' {
+                line.push(c);
+                continue;
+            }
+            let spec: String = chars
+                .by_ref()
+                .take_while(|c| !c.is_ascii_alphabetic())
+                .collect();
+            let conversion = format[format.len() - chars.as_str().len() - 1..]
+                .chars()
+                .next();
+            match conversion {
+                Some('s') => {
+                    // SAFETY: a `%s` argument is a C string (caller).
+                    let text: *const c_char = unsafe { arguments.next_arg() };
+                    // SAFETY: as above.
+                    line.push_str(&unsafe { CStr::from_ptr(text) }.to_string_lossy());
+                }
+                Some('X') => {
+                    // SAFETY: a 32-bit argument (caller).
+                    let value: u32 = unsafe { arguments.next_arg() };
+                    let width = spec.trim_start_matches('0').parse().unwrap_or(0);
+                    line.push_str(&format!("{value:0width$X}"));
+                }
+                _ => {
+                    // SAFETY: a 32-bit argument (caller).
+                    let value: u32 = unsafe { arguments.next_arg() };
+                    line.push_str(&value.to_string());
+                }
+            }
+        }
+        lock(&DEBUG_LOG).push(line.trim_end().to_owned());
+    });
+    0
+}
+
 /// `KeBugCheckEx`: the system stops. Here: the report goes to standard error and the process
 /// exits with status 134, so the test run fails with the code and parameters in its output.
 #[unsafe(no_mangle)]

@@ -16,13 +16,14 @@
 //! | `stand_ins` | `FltInitialize/Delete/Acquire*/ReleasePushLock`, `ExInitialize/Delete/Acquire*/ReleaseResourceLite` | stand-ins for the kernel's locks: critical region entered by `Flt*`, resources acquired inside one, deleted free |
 //! | `fltmgr` | the 9 Filter Manager routines of registration and ports | registration version and size, filter never NULL, client port closed by its disconnect callback, server port closed before unregistering, descriptors freed, critical-region depth at every callback's return |
 //! | `user_buffers` | `pushlock_copy_from_user`, `pushlock_copy_to_user` (the SEH shim) | only the message's user buffers; a buffer can fault part-way |
-//! | `books` | `DbgPrintEx` (in C), `KeBugCheckEx` | a bug check stops the process with its code and parameters |
+//! | `books` | `DbgPrintEx` (in C; under Miri, in Rust), `KeBugCheckEx` | a bug check stops the process with its code and parameters |
 //!
 //! Not modelled: IRQL (everything runs at `PASSIVE_LEVEL`), APC delivery, paging,
 //! `PsTerminateSystemThread` not returning (here it returns into the start routine, which
 //! must end right after), memory routines (the host C library's), `__C_specific_handler` and
 //! `ProbeFor*` (the shim they serve is replaced by `user_buffers`).
 
+#![cfg_attr(miri, feature(c_variadic))]
 #![allow(
     clippy::missing_const_for_fn,
     reason = "the routines are reached by symbol from the driver; const means nothing there"

@@ -7,6 +7,7 @@
 //! `ObReferenceObjectByHandle`. At the thread's end its critical-region depth must be 0. The
 //! balance check at unload lists handles still open and references the driver still holds.
 
+use std::cell::UnsafeCell;
 use std::collections::BTreeMap;
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering::SeqCst};
@@ -41,12 +42,20 @@ unsafe impl Sync for ObjectTypePointer {}
 /// `POBJECT_TYPE *PsThreadType` (a data export).
 #[unsafe(no_mangle)]
 pub static PsThreadType: ObjectTypePointer = ObjectTypePointer(&raw const THREAD_TYPE);
+
+/// `*PsThreadType` for the driver under Miri, which cannot read an imported static.
+#[cfg(miri)]
+#[unsafe(no_mangle)]
+pub extern "system" fn pushlock_kernel_thread_type() -> *mut c_void {
+    PsThreadType.0.cast_mut().cast()
+}
 const STATUS_INSUFFICIENT_RESOURCES: i32 = 0xC000_009A_u32.cast_signed();
 
-/// A thread object: a dispatcher header first, then the reference count.
+/// A thread object: a dispatcher header first (in a cell: the dispatcher changes its state
+/// atomically while other threads hold references to the object), then the reference count.
 #[repr(C, align(16))]
 struct ThreadObject {
-    header: [u8; 24],
+    header: UnsafeCell<[u8; 24]>,
     references: AtomicUsize,
     running: AtomicBool,
     number: usize,
@@ -161,7 +170,7 @@ pub unsafe extern "system" fn PsCreateSystemThread(
         let mut header = [0_u8; 24];
         header[0] = THREAD_OBJECT_TYPE;
         let object = Object(Box::into_raw(Box::new(ThreadObject {
-            header,
+            header: UnsafeCell::new(header),
             references: AtomicUsize::new(2),
             running: AtomicBool::new(true),
             number: tables.threads_started,
