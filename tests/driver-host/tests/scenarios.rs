@@ -46,7 +46,10 @@ fn the_whole_suite_passes_in_the_kernel() {
 }
 
 #[test]
-#[cfg_attr(miri, ignore = "timing: its time limits assume native speed, not Miri's")]
+#[cfg_attr(
+    miri,
+    ignore = "timing: its time limits assume native speed, not Miri's"
+)]
 fn stress_and_bench_run_on_every_kernel_lock_kind() {
     let session = Session::new();
     let driver = Driver::load(&session);
@@ -70,7 +73,10 @@ fn stress_and_bench_run_on_every_kernel_lock_kind() {
 /// A mandatory unload while a run is in flight waits for it (rundown), and the run still
 /// answers; nothing is left behind.
 #[test]
-#[cfg_attr(miri, ignore = "timing: its time limits assume native speed, not Miri's")]
+#[cfg_attr(
+    miri,
+    ignore = "timing: its time limits assume native speed, not Miri's"
+)]
 fn unload_while_a_scenario_runs_waits_for_it() {
     let session = Session::new();
     let driver = Driver::load(&session);
@@ -101,7 +107,10 @@ fn unload_while_a_scenario_runs_waits_for_it() {
 /// `fltmc unload` is refused and says why; once they can go on, a mandatory unload waits for
 /// them and leaves nothing behind.
 #[test]
-#[cfg_attr(miri, ignore = "timing: its time limits assume native speed, not Miri's")]
+#[cfg_attr(
+    miri,
+    ignore = "timing: its time limits assume native speed, not Miri's"
+)]
 fn unload_is_refused_while_threads_are_stuck() {
     let session = Session::new();
     let driver = Driver::load(&session);
