@@ -84,6 +84,18 @@ fn policy_and_pre_create_counting_show_in_stats() {
     driver.unload(0);
 }
 
+/// `DriverEntry` takes no pool (the driver's state is static), so pool exhaustion cannot fail a
+/// load; nor does an unload.
+#[test]
+fn load_and_unload_allocate_nothing() {
+    let session = Session::new();
+    let before = session.allocations();
+    let driver = Driver::load(&session);
+    assert_eq!(session.allocations(), before, "DriverEntry allocated");
+    driver.unload(0);
+    assert_eq!(session.allocations(), before, "unload allocated");
+}
+
 #[test]
 fn a_failing_driver_entry_step_returns_its_status_and_undoes_the_rest() {
     for routine in [
