@@ -217,7 +217,7 @@ impl Entry {
     /// server runs those through the workload engine).
     ///
     /// # Errors
-    /// [`Refused`]: no memory or threads for it (its threads stopped and joined first).
+    /// `Refused`: no memory or threads for it (its threads stopped and joined first).
     pub fn run_conformance<H: Host>(
         &self,
         host: &H,
