@@ -257,3 +257,36 @@ fn a_thread_that_cannot_be_referenced_refuses_the_run() {
     }
     driver.unload(0);
 }
+
+/// A wait on a wait block's event that returns without the signal (an alert, an APC — not
+/// possible with today's wait, possible after any change to it): `KernelPlatform` waits again
+/// instead of leaving its block queued on a stack about to be reused. Every conformance
+/// scenario and a stress run pass with the first 200 event waits returning `STATUS_ALERTED`.
+#[test]
+fn a_wait_that_returns_without_the_signal_waits_again() {
+    const STATUS_ALERTED: i32 = 0x101;
+    let session = Session::new();
+    let driver = Driver::load(&session);
+    let client = driver.connect();
+    session.inject(Fault::SpuriousWaits(200, STATUS_ALERTED));
+    for name in [
+        "oldest-writer-alone",
+        "shared-owner-drain",
+        "queued-readers-together",
+    ] {
+        passes(
+            &driver,
+            client,
+            name,
+            &run_request(name, LockKind::PushLock, 0, 30_000),
+        );
+    }
+    passes(
+        &driver,
+        client,
+        "stress",
+        &run_request("stress", LockKind::PushLock, 4, 300),
+    );
+    session.clear_faults();
+    driver.unload(0);
+}

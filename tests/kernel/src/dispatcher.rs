@@ -10,7 +10,7 @@
 
 use std::collections::BTreeSet;
 use std::ffi::c_void;
-use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU32, Ordering::SeqCst};
+use std::sync::atomic::{AtomicI32, AtomicU8, AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -38,6 +38,18 @@ static OBJECTS: Mutex<Objects> = Mutex::new(Objects {
     waits: Vec::new(),
 });
 static SIGNAL: Condvar = Condvar::new();
+/// Waits on events still to end at once with this status, not waiting (a fault: the
+/// waiter must not take it for the signal). High 32 bits: how many; low: the status.
+static SPURIOUS: AtomicU64 = AtomicU64::new(0);
+
+/// Makes the next `count` waits on an event return `status` without waiting.
+pub fn spurious_waits(count: u32, status: i32) {
+    SPURIOUS.store(
+        (u64::from(count) << 32) | u64::from(status.cast_unsigned()),
+        SeqCst,
+    );
+}
+
 /// `KeSetEvent` calls still to lose (a fault: a lost wake-up leaves its waiter stuck).
 static LOSE: AtomicU32 = AtomicU32::new(0);
 static LOST: Mutex<Vec<Lost>> = Mutex::new(Vec::new());
@@ -200,6 +212,14 @@ fn wait(object: *const c_void, deadline: Option<Instant>) -> i32 {
             format_args!("{object:p} is not an initialised object"),
         );
         return STATUS_TIMEOUT;
+    }
+    let event = i32::from(object_type(object).load(SeqCst)) <= SYNCHRONIZATION_EVENT;
+    let spurious = SPURIOUS.fetch_update(SeqCst, SeqCst, |packed| {
+        (event && packed >> 32 > 0).then(|| packed - (1 << 32))
+    });
+    if let Ok(packed) = spurious {
+        #[allow(clippy::cast_possible_truncation, reason = "the low 32 bits")]
+        return (packed as u32).cast_signed();
     }
     let me = std::thread::current();
     let name = me.name().unwrap_or("unnamed").to_owned();

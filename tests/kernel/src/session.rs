@@ -39,6 +39,8 @@ pub enum Fault {
     /// The next `n` `KeSetEvent` calls are lost: their waiters stay blocked until
     /// [`Session::deliver_lost_signals`].
     LoseSignals(u32),
+    /// The next `n` waits on an event return this status at once, unsignalled.
+    SpuriousWaits(u32, i32),
 }
 
 /// One driver lifetime in the user-mode kernel.
@@ -66,6 +68,7 @@ impl Session {
             Fault::Reference(status) => threads::fail_reference(status),
             Fault::Routine(name, status) => fltmgr::fail_routine(Some((name, status))),
             Fault::LoseSignals(count) => dispatcher::lose_signals(count),
+            Fault::SpuriousWaits(count, status) => dispatcher::spurious_waits(count, status),
         }
     }
 
@@ -76,6 +79,7 @@ impl Session {
         threads::fail_reference(0);
         fltmgr::fail_routine(None);
         dispatcher::deliver_lost_signals();
+        dispatcher::spurious_waits(0, 0);
     }
 
     /// Delivers the signals [`Fault::LoseSignals`] held back.

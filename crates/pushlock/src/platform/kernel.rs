@@ -23,6 +23,10 @@ const NOTIFICATION_EVENT: i32 = 0;
 const WR_PUSH_LOCK: i32 = 28;
 /// `KPROCESSOR_MODE::KernelMode`: the waiter's stack must not be paged out.
 const KERNEL_MODE: i8 = 0;
+/// `STATUS_SUCCESS`: the only status after which a waiter may go on.
+const STATUS_SUCCESS: i32 = 0;
+/// `PUSHLOCK_MISUSE` kind: `KeWaitForSingleObject` failed on a wait block's event.
+const WAIT_FAILED: usize = 5;
 /// `IO_NO_INCREMENT`.
 const NO_INCREMENT: i32 = 0;
 /// `ALL_PROCESSOR_GROUPS`.
@@ -30,7 +34,8 @@ const ALL_PROCESSOR_GROUPS: u16 = 0xFFFF;
 /// Bug check `INVALID_PUSH_LOCK_FLAGS`: 1 = the flags, 2 = the lock's address.
 const INVALID_PUSH_LOCK_FLAGS: u32 = 0x152;
 /// Our own bug check for the other caller bugs ("PLCK"): 1 = kind (2 delete in use, 3 release
-/// not held, 4 share-count overflow), 2 = the lock's address, 3 = the lock word.
+/// not held, 4 share-count overflow), 2 = the lock's address, 3 = the lock word; kind 5, a wait
+/// on a wait block's event failed: 2 = the event, 3 = the status.
 pub const PUSHLOCK_MISUSE: u32 = 0x504C_434B;
 
 #[cfg_attr(
@@ -96,18 +101,33 @@ unsafe impl Platform for KernelPlatform {
         unsafe { KeInitializeEvent(KernelEvent::get(event), NOTIFICATION_EVENT, 0) };
     }
 
+    /// Returns only once the event is signalled, whatever the wait says: with no timeout, not
+    /// alertable and `KernelMode`, `STATUS_SUCCESS` is the only documented return, but a waiter
+    /// that went on after any other would leave its block queued on a stack about to be reused.
+    /// So an informational status (an alert, an APC, a time-out) waits again, and an error
+    /// status — a wait on something that is no event — stops the system (`PLCK` kind 5).
     unsafe fn wait(event: *const KernelEvent) {
-        // SAFETY: prepared by this thread; KernelMode keeps the stack (and event) resident; with
-        // no timeout and not alertable the only return is STATUS_SUCCESS once the event is set.
-        unsafe {
-            KeWaitForSingleObject(
-                KernelEvent::get(event).cast(),
-                WR_PUSH_LOCK,
-                KERNEL_MODE,
-                0,
-                core::ptr::null_mut(),
-            )
-        };
+        loop {
+            // SAFETY: prepared by this thread; KernelMode keeps the stack (and event) resident.
+            let status = unsafe {
+                KeWaitForSingleObject(
+                    KernelEvent::get(event).cast(),
+                    WR_PUSH_LOCK,
+                    KERNEL_MODE,
+                    0,
+                    core::ptr::null_mut(),
+                )
+            };
+            if status == STATUS_SUCCESS {
+                return;
+            }
+            if status < 0 {
+                #[allow(clippy::cast_sign_loss, reason = "the status's bits, for the report")]
+                let bits = status as u32 as usize;
+                // SAFETY: stops the system: the wait block's event is broken.
+                unsafe { KeBugCheckEx(PUSHLOCK_MISUSE, WAIT_FAILED, event.addr(), bits, 0) }
+            }
+        }
     }
 
     unsafe fn signal(event: *const KernelEvent) {
