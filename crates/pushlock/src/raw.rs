@@ -261,10 +261,42 @@ impl<P: Platform> RawPushLock<P> {
 
     /// Releases an exclusive acquisition.
     ///
+    /// A release that does not match an exclusive hold (of a free lock, or by a shared owner
+    /// while nobody waits) is reported before the word changes, in every build: the fast path
+    /// is one CAS from the only word an uncontended exclusive owner can see, as cheap as the
+    /// subtraction it replaces, and anything else goes through a check.
+    ///
     /// # Safety
     /// The lock is held exclusively; the caller gives up that ownership.
     #[inline]
     pub unsafe fn unlock_exclusive(&self) {
+        if self
+            .state
+            .compare_exchange(State::EXCLUSIVE, State::FREE, Release, Relaxed)
+            .is_err()
+        {
+            self.unlock_exclusive_slow();
+        }
+    }
+
+    /// `unlock_exclusive` with waiters queued, or a mismatched release.
+    #[cold]
+    fn unlock_exclusive_slow(&self) {
+        // While we hold the lock nobody else clears `LOCKED` or `WAITING`: what is seen here
+        // stays true until our own release below. With waiters, an exclusive owner and a sole
+        // shared owner look alike (the kernel's encoding); only `MULTIPLE_SHARED` tells.
+        let current = self.state.load(Relaxed);
+        let exclusive = if current.has(WAITING) {
+            current.has(LOCKED) && !current.has(MULTIPLE_SHARED)
+        } else {
+            current == State::EXCLUSIVE
+        };
+        if !exclusive {
+            P::misuse(
+                self.as_ptr(),
+                Misuse::ReleaseNotHeld(LockWord(current.bits())),
+            );
+        }
         self.release(LOCKED);
     }
 

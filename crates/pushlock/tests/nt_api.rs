@@ -150,6 +150,21 @@ fn ex_flags_outside_the_valid_set_are_rejected_and_change_nothing() {
     }
 }
 
+/// A mismatched exclusive release is reported before the word changes, in every build.
+#[test]
+fn an_exclusive_release_that_does_not_match_is_reported_and_changes_nothing() {
+    let lock = Nt::default();
+    let message = misuse_message(|| lock.ex_release_exclusive());
+    assert!(message.contains("not held"), "{message}");
+    assert_eq!(lock.state(), (0, 0), "a free lock stays free");
+    lock.ex_shared();
+    let message = misuse_message(|| lock.ex_release_exclusive());
+    assert!(message.contains("not held"), "{message}");
+    assert_eq!(lock.state(), (0x11, 0), "the share stays counted");
+    lock.ex_release_shared();
+    assert_eq!(lock.state(), (0, 0));
+}
+
 #[test]
 fn release_of_a_free_lock_is_reported() {
     let lock = Nt::default();
