@@ -99,6 +99,15 @@
 //! 6. A shared acquirer never sets `LOCKED` without adding a count, and never joins while
 //!    `WAITING` is set.
 //!
+//! # Progress
+//!
+//! Release is lock-free, not bounded: every step that fails does so because another thread
+//! changed the word, so some thread always completes. One release can retry without end while
+//! others keep changing the word (a `WAKING` holder at work, a writer cycling lock and unlock).
+//! The kernel's push lock has the same property: its release retries its interlocked
+//! compare-exchange on the same word. No acquirer spins without bound either: after a bounded
+//! look at the word it queues, and a queued waiter is woken (invariant 5).
+//!
 //! # Memory orderings
 //!
 //! Every write to the word is a read-modify-write, so every write continues the release sequence
