@@ -1,9 +1,9 @@
 /*
  * pushlock_filter.h - the push-lock API exported by pushlock_filter.sys, for C drivers.
  *
- * Link against pushlock_filter.lib (produced next to the .sys; it names pushlock_filter.sys as
- * the module to import from). Every function is the Windows one with a "Pl" prefix, so
- * fltmgr.lib can be linked too. Semantics are the kernel's:
+ * Link against pushlock_filter.dll.lib (rustc's name for the import library, produced next to the
+ * .sys; it names pushlock_filter.sys as the module to import from). Every function is the Windows
+ * one with a "Pl" prefix, so fltmgr.lib can be linked too. Semantics are the kernel's:
  *
  *   - PlFlt* acquire functions enter a critical region (normal kernel APCs disabled) and the
  *     matching PlFltReleasePushLock* leaves it; PlEx* expect the caller to have done so.
