@@ -3,7 +3,10 @@
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
 use std::fmt::Write as _;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{
+    AtomicBool, AtomicU8, AtomicU64,
+    Ordering::{Relaxed, SeqCst},
+};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -51,14 +54,17 @@ pub struct Actor {
 }
 
 impl Actor {
+    // Relaxed: these run inside critical sections, and must not order them for the lock under
+    // test (a SeqCst read-modify-write on the shared `grants` would). The grant order is still
+    // `grants`' modification order.
     fn set(&self, phase: Phase) {
-        self.phase.store(phase as u8, SeqCst);
+        self.phase.store(phase as u8, Relaxed);
     }
 
     fn granted(&self, phase: Phase) {
         self.last_grant
-            .store(self.grants.fetch_add(1, SeqCst) + 1, SeqCst);
-        self.acquisitions.fetch_add(1, SeqCst);
+            .store(self.grants.fetch_add(1, Relaxed) + 1, Relaxed);
+        self.acquisitions.fetch_add(1, Relaxed);
         self.set(phase);
     }
 
