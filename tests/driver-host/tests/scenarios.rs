@@ -281,12 +281,11 @@ fn a_wait_that_returns_without_the_signal_waits_again() {
             &run_request(name, LockKind::PushLock, 0, 30_000),
         );
     }
-    passes(
-        &driver,
-        client,
-        "stress",
-        &run_request("stress", LockKind::PushLock, 4, 300),
-    );
+    // The stress run's time limit assumes native speed (under Miri its threads miss the grace).
+    if !cfg!(miri) {
+        let stress = run_request("stress", LockKind::PushLock, 4, 300);
+        passes(&driver, client, "stress", &stress);
+    }
     session.clear_faults();
     driver.unload(0);
 }
