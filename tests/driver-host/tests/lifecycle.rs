@@ -8,7 +8,10 @@
 
 mod common;
 
-use common::{Driver, REPLY_CAPACITY, STATUS_SUCCESS, hello, policy, request, stats};
+use common::{
+    Driver, REPLY_CAPACITY, STATUS_SUCCESS, each_allocation_failing, hello, policy, refused,
+    request, stats,
+};
 use pushlock_kernel::{Fault, STATUS_ACCESS_VIOLATION, Session, UNLOAD_MANDATORY};
 use pushlock_protocol::{Command, ListRequest, status};
 
@@ -141,22 +144,10 @@ fn each_allocation_of_a_message_failing_is_refused_cleanly() {
             "{name}"
         );
         let sites = session.allocations() - before;
-        assert!(sites > 0, "{name} allocates nothing?");
-        for site in 1..=sites {
-            session.inject(Fault::Allocation(site));
-            let reply = session.send(client, message, REPLY_CAPACITY);
-            session.clear_faults();
-            assert_eq!(
-                (reply.status, reply.returned),
-                (status::INSUFFICIENT_RESOURCES, 0),
-                "{name}, allocation {site} of {sites}"
-            );
-            assert!(
-                reply.output.iter().all(|&b| b == 0xEE),
-                "{name}: bytes written"
-            );
-            driver.clean(name);
-        }
+        each_allocation_failing(&driver, client, message, sites, |site, reply| {
+            let what = format!("{name}, allocation {site} of {sites}");
+            refused(reply, status::INSUFFICIENT_RESOURCES, &what);
+        });
         assert_eq!(
             driver.send(client, message).status,
             STATUS_SUCCESS,
@@ -176,7 +167,7 @@ fn a_request_buffer_faulting_mid_copy_is_refused() {
     let message = policy(&[1, 2, 3]);
     for fault_after in [0, 1, 23, 24, message.len() - 1] {
         let reply = session.send_faulting(client, &message, REPLY_CAPACITY, Some(fault_after));
-        assert_eq!((reply.status, reply.returned), (STATUS_ACCESS_VIOLATION, 0));
+        refused(&reply, STATUS_ACCESS_VIOLATION, "a faulting request");
         driver.clean("a faulting request");
     }
     let after = stats(&driver, client).messages.get();

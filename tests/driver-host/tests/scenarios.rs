@@ -13,7 +13,7 @@
 
 mod common;
 
-use common::{Driver, passes, request, run_reply, run_request, stats};
+use common::{Driver, each_allocation_failing, passes, request, run_reply, run_request, stats};
 use pushlock_kernel::{Fault, Session, UNLOAD_MANDATORY};
 use pushlock_protocol::{Command, LockKind, Outcome, ScenarioKind, status, text};
 use pushlock_selftest::CATALOGUE;
@@ -182,18 +182,12 @@ fn each_allocation_of_a_run_failing_is_refused_cleanly() {
         let before = session.allocations();
         let _ = passes(&driver, client, "the run without faults", message);
         let sites = session.allocations() - before;
-        assert!(sites > 0);
-        for site in 1..=sites {
-            session.inject(Fault::Allocation(site));
-            let reply = session.send(client, message, common::REPLY_CAPACITY);
-            session.clear_faults();
-            driver.clean("a run with a failing allocation");
+        each_allocation_failing(&driver, client, message, sites, |site, reply| {
             if reply.status == status::INSUFFICIENT_RESOURCES {
-                assert_eq!(reply.returned, 0);
-                assert!(reply.output.iter().all(|&b| b == 0xEE), "a refusal wrote");
+                common::refused(reply, status::INSUFFICIENT_RESOURCES, "a run");
                 refused += 1;
             } else {
-                let report = run_reply(&reply);
+                let report = run_reply(reply);
                 assert_eq!(
                     report.stuck_threads.get(),
                     0,
@@ -201,7 +195,7 @@ fn each_allocation_of_a_run_failing_is_refused_cleanly() {
                     text(&report.detail)
                 );
             }
-        }
+        });
         assert_eq!(stats(&driver, client).running.get(), 0);
     }
     assert!(refused > 0, "no allocation failure reached a refusal");
@@ -220,10 +214,7 @@ fn a_thread_the_kernel_will_not_start_refuses_the_run() {
         run_request("stress", LockKind::PushLock, 4, 50),
     ] {
         let reply = session.send(client, &message, common::REPLY_CAPACITY);
-        assert_eq!(
-            (reply.status, reply.returned),
-            (status::INSUFFICIENT_RESOURCES, 0)
-        );
+        common::refused(&reply, status::INSUFFICIENT_RESOURCES, "a refused thread");
         driver.clean("a refused thread");
     }
     session.clear_faults();
@@ -242,9 +233,10 @@ fn a_thread_that_cannot_be_referenced_refuses_the_run() {
     let message = run_request("try-matrix", LockKind::PushLock, 0, 5_000);
     let reply = session.send(client, &message, common::REPLY_CAPACITY);
     session.clear_faults();
-    assert_eq!(
-        (reply.status, reply.returned),
-        (status::INSUFFICIENT_RESOURCES, 0)
+    common::refused(
+        &reply,
+        status::INSUFFICIENT_RESOURCES,
+        "an unreferenced thread",
     );
     driver.clean("an unreferenced thread");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);

@@ -1,7 +1,7 @@
 //! Driving the driver through the user-mode kernel, with the books checked at every step.
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
-use pushlock_kernel::{Handle, Message, Session};
+use pushlock_kernel::{Fault, Handle, Message, Session};
 use pushlock_protocol::{
     Command, HEADER_SIZE, HelloReply, LockKind, MessageWriter, Outcome, PolicyRequest, RunReply,
     RunRequest, StatsReply, U16, U32, parse_reply, text,
@@ -139,4 +139,32 @@ pub fn passes(driver: &Driver<'_>, client: Handle, what: &str, message: &[u8]) -
     );
     assert_eq!(reply.stuck_threads.get(), 0, "{what}");
     reply
+}
+
+/// The message was refused with `status`: nothing reported written, the output untouched.
+pub fn refused(reply: &Message, status: i32, what: &str) {
+    assert_eq!((reply.status, reply.returned), (status, 0), "{what}");
+    assert!(
+        reply.output.iter().all(|&b| b == 0xEE),
+        "{what}: a refusal wrote"
+    );
+}
+
+/// Sends `message` once per allocation it makes (`sites` of them, counted by a run without
+/// faults), that allocation failing; `check` sees the site and the reply. The books stay clean.
+pub fn each_allocation_failing(
+    driver: &Driver<'_>,
+    client: Handle,
+    message: &[u8],
+    sites: u64,
+    mut check: impl FnMut(u64, &Message),
+) {
+    assert!(sites > 0, "the message allocates nothing");
+    for site in 1..=sites {
+        driver.session.inject(Fault::Allocation(site));
+        let reply = driver.session.send(client, message, REPLY_CAPACITY);
+        driver.session.clear_faults();
+        driver.clean("a message with a failing allocation");
+        check(site, &reply);
+    }
 }
