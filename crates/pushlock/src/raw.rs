@@ -26,15 +26,24 @@
 //! ```
 //!
 //! Walking `next` from the head, the first block with a non-null `last` names the true oldest
-//! block; the walker caches it in the head so the next walk stops there. Waiters are woken from
-//! the oldest end: the oldest is a writer with company → it alone is detached and woken; otherwise
-//! the word is cleared and everyone is woken, oldest first. Woken threads do not own the lock:
-//! they compete for it again (no hand-off), which keeps a release short and lets a running thread
-//! barge ahead of a sleeping one. One exception: a writer that is the only waiter is handed the
-//! lock (the word goes straight to `0x1`). Competing would leave the word free with nobody
-//! queued until the writer runs again, and on a busy machine that is a whole scheduling round of
-//! readers streaming in past it (measured: 16–28 ms writer waits under a reader flood, 0.2 ms
-//! with the hand-off).
+//! block; the walker caches it in the head so the next walk stops there. Walks start at the head,
+//! so links and cached `last`s below the first non-null one are never followed, however stale.
+//!
+//! Waiters are woken from the oldest end, in one of three ways:
+//!
+//! | oldest waiter | the waker's CAS | woken | they then |
+//! |---|---|---|---|
+//! | a writer, others behind it | none: it detaches the writer (the next block becomes the oldest) | that writer | compete for the lock (a running thread may barge in first) |
+//! | a writer, alone | word → `0x1` | that writer | own the lock |
+//! | a reader | `LOCKED` + the readers' shares: word → `0x1 + n*0x10` if all `n` waiters are readers; else `LOCKED` (+ `MULTIPLE_SHARED` if `n > 1`), the first writer becomes the oldest block and holds `n` | the `n` readers in front of the first writer | own a share each |
+//!
+//! A detached writer competes, which keeps its release short and lets a running thread barge
+//! ahead of a sleeping one. A writer waiting alone is handed the lock: competing would leave the
+//! word free with nobody queued until it runs, and on a busy machine that is a whole scheduling
+//! round of readers streaming in past it (measured: 16–28 ms writer waits under a reader flood,
+//! 0.2 ms with the hand-off). Readers are always handed their shares: a woken reader that had to
+//! compete again could be slow to run, find a writer queued meanwhile and queue behind it, split
+//! from the readers it was released with (contract 4).
 //!
 //! # Operations
 //!
@@ -67,17 +76,18 @@
 //!   readers to leave" in the kernel's encoding: the hand-over moves the word's cache line twice
 //!   and touches no wait block, where a wake through the block took four line transfers.
 //! - **Waking** (holding `WAKING`): if someone owns the lock again, just drop `WAKING`: the owner
-//!   wakes on release. Else detach and wake the oldest writer if others wait behind it, hand the
-//!   lock to a writer waiting alone, or clear the word and wake all.
+//!   wakes on release. Else wake from the oldest end as in the table above.
 //!
 //! # Where we differ from the kernel: readers never take the lock without a count
 //!
 //! In the kernel a reader that finds the lock free but waiters still queued sets `LOCKED` without
 //! a count (the word has no room for one) and so behaves like a writer: later readers queue behind
 //! it, and a group of readers that must all be inside at once hangs. Here a reader never joins
-//! while `WAITING` is set: it queues, and is woken with the others. Wake-all clears the word, so
-//! the woken readers come back to a free lock and all get in together (contract 4). The same rule
-//! gives writer preference (contract 3): once a writer waits, readers queue behind it.
+//! while `WAITING` is set: it queues. And the kernel's woken readers compete again, so one slow to
+//! run can be split from its group by a writer that queues meanwhile; here the waker hands the
+//! readers their shares in its own CAS, so readers released together are inside together
+//! (contract 4). The first rule also gives writer preference (contract 3): once a writer waits,
+//! readers queue behind it.
 //!
 //! # Invariants
 //!
@@ -86,8 +96,10 @@
 //! 2. Only the `WAKING` holder edits the list (`prev`, cached `last`) or releases waiters, except
 //!    that a waker who cleared `WAITING` with a CAS owns the detached list outright.
 //! 3. A block stays alive until released; a releaser reads everything it needs first.
-//! 4. While `LOCKED` is set no waiter is released, so a shared owner may walk the list without
-//!    `WAKING` (only to find the oldest block's count), and the oldest block cannot change.
+//! 4. While `LOCKED` is set no waiter in the list is released, so a shared owner may walk the list
+//!    without `WAKING` (only to find the oldest block's count), and the oldest block cannot change.
+//!    (A waker that hands readers their shares sets `LOCKED` for them and takes them out of the
+//!    list before it releases them.)
 //! 5. No lost wake-up: whenever the word has `WAITING` without `LOCKED`, someone is bound to act:
 //!    a `WAKING` holder (it re-reads the word before giving `WAKING` up and wakes if the lock is
 //!    free; a claiming writer takes the lock instead), a releaser between its subtraction and its
@@ -115,8 +127,8 @@
 //! earlier release writes.
 //!
 //! - Taking the lock: `Acquire` (the previous owner released). Giving it up: `Release`. A
-//!   hand-off takes the lock for the writer with the waker's `AcqRel` CAS, then releases the
-//!   writer's block (`AcqRel`): the chain carries the previous owner's writes to the writer.
+//!   hand-off takes the lock for the writer or the readers with the waker's `AcqRel` CAS, then
+//!   releases each block (`AcqRel`): the chain carries the previous owner's writes to them.
 //! - Pushing a block: `AcqRel`. Release publishes the block's fields (`next`, `last`, count,
 //!   flags); acquire because the pusher may take `WAKING` and walk other blocks.
 //! - Taking `WAKING`: `Acquire` (see the blocks and the links the previous holder wrote).
@@ -609,31 +621,77 @@ impl<P: Platform> RawPushLock<P> {
             // SAFETY: we hold `WAKING`.
             let oldest = unsafe { WaitBlock::find_oldest(head) };
             // SAFETY: `oldest` came from `find_oldest` on this list.
-            let writer = unsafe { WaitBlock::is_exclusive(oldest) };
-            if writer && oldest != head {
-                // SAFETY: as above.
-                unsafe { WaitBlock::detach_oldest(head, oldest) };
-                self.drop_waking(current);
-                // SAFETY: detached, so no one else can reach it; released only here. Done after
-                // dropping `WAKING`, so the writer's own release sees `WAKING` free and wakes.
-                unsafe { WaitBlock::release(oldest) };
-                return;
+            if unsafe { WaitBlock::is_exclusive(oldest) } {
+                if oldest != head {
+                    // SAFETY: as above.
+                    unsafe { WaitBlock::detach_oldest(head, oldest) };
+                    self.drop_waking(current);
+                    // SAFETY: detached, so no one else can reach it; released only here. Done
+                    // after dropping `WAKING`, so the writer's own release sees `WAKING` free
+                    // and wakes.
+                    unsafe { WaitBlock::release(oldest) };
+                    return;
+                }
+                // A lone writer is handed the lock, or readers would stream in until it runs.
+                match self
+                    .state
+                    .compare_exchange(current, State::EXCLUSIVE, AcqRel, Acquire)
+                {
+                    // SAFETY: the word no longer points into the list: it is ours alone.
+                    Ok(_) => return unsafe { WaitBlock::hand_over(oldest) },
+                    Err(actual) => current = actual,
+                }
+                continue;
             }
-            // The whole queue goes. Readers come back to a free lock and get in together; a
-            // lone writer is handed the lock, or readers would stream in until it runs again.
-            let new = if writer {
-                State::EXCLUSIVE
-            } else {
-                State::FREE
-            };
-            match self.state.compare_exchange(current, new, AcqRel, Acquire) {
-                // SAFETY: the word no longer points into the list: it is ours alone.
-                Ok(_) if writer => return unsafe { WaitBlock::hand_over(oldest) },
-                // SAFETY: as above.
-                Ok(_) => return unsafe { WaitBlock::release_all(head, oldest) },
-                Err(actual) => current = actual,
+            if let Some(taken) = self.hand_to_front_readers(current, head, oldest) {
+                current = taken;
+                continue;
             }
+            return;
         }
+    }
+
+    /// Holding `WAKING` (in `current`) on a free lock whose oldest waiter is a reader: takes the
+    /// lock for every reader in front of the first queued writer, one share each, in one CAS,
+    /// and wakes them as owners. The writer, if any, stays queued as the oldest block, holding
+    /// their count. Returns the word if the CAS failed, to start the wake again.
+    ///
+    /// Woken readers must not compete for the lock again: one that is slow to run would find a
+    /// writer queued meanwhile and queue behind it, split from the group it was released with.
+    fn hand_to_front_readers(
+        &self,
+        current: State,
+        head: *const WaitBlock<P>,
+        oldest: *const WaitBlock<P>,
+    ) -> Option<State> {
+        // SAFETY: we hold `WAKING`, and `find_oldest` returned `oldest` for this list.
+        let (readers, writer) = unsafe { WaitBlock::front_readers(head, oldest) };
+        if writer.is_null() {
+            // The whole queue is readers: the word goes to `readers` shares and no waiters.
+            let Some(new) = State::shared_by(readers) else {
+                P::misuse(self.as_ptr(), Misuse::ShareCountOverflow)
+            };
+            if let Err(actual) = self.state.compare_exchange(current, new, AcqRel, Acquire) {
+                return Some(actual);
+            }
+            // SAFETY: detached from the word, and ours; `readers` blocks, all of them.
+            unsafe { WaitBlock::hand_over_each(oldest, readers) };
+            return None;
+        }
+        // Owned by the readers from here on, so nothing else reads the list's oldest count or
+        // wakes anyone while we move the writer to the front.
+        let multiple = if readers > 1 { MULTIPLE_SHARED } else { 0 };
+        let taken = current.with(LOCKED | multiple);
+        if let Err(actual) = self.state.compare_exchange(current, taken, AcqRel, Acquire) {
+            return Some(actual);
+        }
+        // SAFETY: we still hold `WAKING`; `writer` came from `front_readers`.
+        unsafe { WaitBlock::make_oldest(head, writer, readers) };
+        // Before the readers run: the last of them to leave must find `WAKING` free and wake.
+        self.drop_waking(taken);
+        // SAFETY: out of the list since `make_oldest`, ours, and their `prev` links are filled.
+        unsafe { WaitBlock::hand_over_each(oldest, readers) };
+        None
     }
 
     /// Clears `WAKING`, keeping whatever else changed meanwhile.

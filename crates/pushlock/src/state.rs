@@ -86,6 +86,14 @@ impl State {
         self.0.map_addr(|addr| addr & !FLAGS).cast_const().cast()
     }
 
+    /// `n` shared owners and no waiters, or `None` if the count field cannot hold `n`.
+    #[inline]
+    pub fn shared_by(n: usize) -> Option<Self> {
+        n.checked_mul(SHARE_ONE)
+            .filter(|_| n != 0)
+            .map(|count| Self::from_bits(count | LOCKED))
+    }
+
     /// The word after one more shared owner joins, or `None` if a reader may not join now:
     /// held exclusively, or waiters queued (a queued writer must not be overtaken, and the count
     /// of a contended lock lives in a wait block), or the count would overflow.

@@ -7,7 +7,7 @@
 //! | `next` | the waiter, before the push CAS publishes the block | `WAKING` holder, shared releasers |
 //! | `last` | the waiter (oldest: itself), then the `WAKING` holder | `WAKING` holder, shared releasers |
 //! | `prev` | the `WAKING` holder | the `WAKING` holder, the waker after it detached the list |
-//! | `share_count` | the waiter (oldest), then shared releasers | shared releasers |
+//! | `share_count` | the waiter (oldest), or the waker that made it the oldest when it handed the readers in front their shares; then shared releasers | shared releasers |
 //! | `flags` | waiter and waker, the `SPINNING` hand-shake | both |
 //! | `event` | the waiter (`prepare_wait`), then the waker (`signal`) | both |
 //!
@@ -16,6 +16,9 @@
 //! it signals, and never touches the block afterwards. The one other way out: a writer that
 //! queued first and claims the lock takes its own block out of the list while it holds `WAKING`,
 //! so no waker can be reading it, and frees it without waiting.
+//!
+//! Under loom, a block's `Drop` marks it dead (see `poison`), so that the models see a read after
+//! return, which loom's dead-but-readable frames would otherwise hide.
 
 use core::ptr;
 use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
@@ -31,6 +34,39 @@ const EXCLUSIVE: u32 = 0x1;
 const SPINNING: u32 = 0x2;
 /// The waker handed the lock over: the waiter owns it when it wakes. Set before the release.
 const OWNER: u32 = 0x4;
+
+/// Under loom, the mark of a dead wait block. A loom model's dead frames stay readable, so a
+/// read after the waiter returned would go unseen; instead the block's `Drop` writes these marks,
+/// the cells' writes make any later access that is not ordered after the return a loom data race,
+/// and every read of a block's atomics checks the value it got. (Miri sees the same bug as a use
+/// after free, but only on the seeds that schedule it.)
+#[cfg(loom)]
+mod poison {
+    /// In `flags`.
+    pub const FLAG: u32 = 0x8000_0000;
+    /// In `share_count`: far above any count of real owners.
+    pub const COUNT: usize = usize::MAX / 2;
+    /// In `next`, `prev` and `last`: an address no block can have (blocks are 16-aligned).
+    pub const ADDRESS: usize = 0xdead_0008;
+
+    pub const fn address<T>() -> *mut T {
+        core::ptr::without_provenance_mut(ADDRESS)
+    }
+
+    const DEAD: &str = "a wait block was read after its waiter returned";
+
+    pub fn check_flags(flags: u32) {
+        assert!(flags & FLAG == 0, "{DEAD}");
+    }
+
+    pub fn check_count(count: usize) {
+        assert!(count < COUNT, "{DEAD}");
+    }
+
+    pub fn check_address<T>(block: *const T) {
+        assert!(block.addr() != ADDRESS, "{DEAD}");
+    }
+}
 
 /// One waiting thread. 16-aligned so that its address leaves the word's four flag bits free.
 #[repr(C, align(16))]
@@ -48,6 +84,27 @@ pub struct WaitBlock<P: Platform> {
     share_count: AtomicUsize,
     flags: AtomicU32,
     event: P::Event,
+}
+
+/// Under loom, a returned waiter's block is marked dead (see [`poison`]), with loom's checked
+/// non-atomic writes: any access not ordered after the waiter's return is a reported race.
+#[cfg(loom)]
+impl<P: Platform> Drop for WaitBlock<P> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return; // the model already failed; loom's checks would only abort the process
+        }
+        // SAFETY: `&mut self`: the waiter owns its block again; loom checks that no other
+        // thread's access races with these writes.
+        self.next
+            .with_mut(|next| unsafe { *next = poison::address() });
+        // SAFETY: as above.
+        self.prev
+            .with_mut(|prev| unsafe { *prev = poison::address() });
+        self.last.with_mut(|last| *last = poison::address());
+        self.share_count.with_mut(|count| *count = poison::COUNT);
+        self.flags.with_mut(|flags| *flags = poison::FLAG);
+    }
 }
 
 impl<P: Platform> WaitBlock<P> {
@@ -75,20 +132,29 @@ impl<P: Platform> WaitBlock<P> {
     /// `block` is a published block not yet released.
     pub unsafe fn is_exclusive(block: *const Self) -> bool {
         // SAFETY: not released, so alive (caller).
-        unsafe { &*block }.flags.load(Relaxed) & EXCLUSIVE != 0
+        let flags = unsafe { &*block }.flags.load(Relaxed);
+        #[cfg(loom)]
+        poison::check_flags(flags);
+        flags & EXCLUSIVE != 0
     }
 
     fn next(&self) -> *const Self {
         // SAFETY: written only before the block was published; whoever reached the block
         // through the word acquired that publication.
-        self.next.with(|next| unsafe { *next })
+        let next = self.next.with(|next| unsafe { *next });
+        #[cfg(loom)]
+        poison::check_address(next);
+        next
     }
 
     /// # Safety
     /// The caller holds `WAKING` for this block's list, or has detached the list from the word.
     unsafe fn prev(&self) -> *const Self {
         // SAFETY: `prev` is only written by the owner of the list, which the caller is.
-        self.prev.with(|prev| unsafe { *prev })
+        let prev = self.prev.with(|prev| unsafe { *prev });
+        #[cfg(loom)]
+        poison::check_address(prev);
+        prev
     }
 
     /// # Safety
@@ -112,7 +178,10 @@ impl<P: Platform> WaitBlock<P> {
         let count = unsafe { &(*oldest).share_count };
         // AcqRel: the last owner acquires every other owner's release before it releases the
         // word to the waiting writer.
-        count.fetch_sub(1, AcqRel) == 1
+        let previous = count.fetch_sub(1, AcqRel);
+        #[cfg(loom)]
+        poison::check_count(previous);
+        previous == 1
     }
 
     /// Blocks until a waker releases this block: spins on the block for the platform's spin
@@ -154,7 +223,10 @@ impl<P: Platform> WaitBlock<P> {
         let this = unsafe { &*block };
         // Release: the waiter resumes after everything we did. Acquire: if the waiter cleared
         // the bit first, we see its prepared event.
-        if this.flags.fetch_and(!SPINNING, AcqRel) & SPINNING != 0 {
+        let flags = this.flags.fetch_and(!SPINNING, AcqRel);
+        #[cfg(loom)]
+        poison::check_flags(flags);
+        if flags & SPINNING != 0 {
             return; // still spinning: it will see the cleared bit on its own
         }
         // SAFETY: the waiter committed to sleep on its prepared event and stays blocked until
@@ -168,7 +240,11 @@ impl<P: Platform> WaitBlock<P> {
     /// As for [`release`](Self::release); the lock is held exclusively for this waiter.
     pub unsafe fn hand_over(block: *const Self) {
         // SAFETY: not released yet, so alive (caller).
-        unsafe { &*block }.flags.fetch_or(OWNER, Relaxed);
+        let flags = unsafe { &*block }.flags.fetch_or(OWNER, Relaxed);
+        #[cfg(loom)]
+        poison::check_flags(flags);
+        #[cfg(not(loom))]
+        let _ = flags;
         // SAFETY: forwarded from the caller.
         unsafe { Self::release(block) };
     }
@@ -184,6 +260,8 @@ impl<P: Platform> WaitBlock<P> {
             // SAFETY: every block reachable from the head is alive (caller).
             let this = unsafe { &*block };
             let last = this.last.load(Acquire);
+            #[cfg(loom)]
+            poison::check_address(last);
             if !last.is_null() {
                 return last;
             }
@@ -202,6 +280,8 @@ impl<P: Platform> WaitBlock<P> {
             // SAFETY: the list is ours and its blocks are alive until we release them.
             let this = unsafe { &*block };
             let last = this.last.load(Acquire);
+            #[cfg(loom)]
+            poison::check_address(last);
             if !last.is_null() {
                 // SAFETY: as above; `head` is in the list.
                 let head = unsafe { &*head };
@@ -232,24 +312,67 @@ impl<P: Platform> WaitBlock<P> {
         head.last.store(newer.cast_mut(), Release);
     }
 
-    /// Releases every block from `oldest` up to `head`, oldest first.
+    /// Counts the readers at the front of the list: from `oldest` towards `head`, up to the
+    /// first writer. Returns the count and that writer, or null if the whole list is readers.
     ///
     /// # Safety
-    /// The list was detached from the word (the word no longer points into it), `find_oldest`
-    /// returned `oldest` for it, and the caller does not touch the blocks again.
-    pub unsafe fn release_all(head: *const Self, oldest: *const Self) {
+    /// As for `find_oldest`, which returned `oldest` for this list.
+    pub unsafe fn front_readers(head: *const Self, oldest: *const Self) -> (usize, *const Self) {
+        let mut readers = 0_usize;
         let mut block = oldest;
         loop {
-            let is_head = block == head;
-            // SAFETY: not yet released, so alive.
-            let this = unsafe { &*block };
-            // SAFETY: the list is detached and ours; read before the release may free the block.
-            let newer = unsafe { this.prev() };
-            // SAFETY: each block of the detached list is released exactly once, here.
-            unsafe { Self::release(block) };
-            if is_head {
-                return;
+            // SAFETY: every block of the list is alive until released (caller).
+            if unsafe { Self::is_exclusive(block) } {
+                return (readers, block);
             }
+            readers = readers.saturating_add(1);
+            if block == head {
+                return (readers, ptr::null());
+            }
+            // SAFETY: alive (caller).
+            let this = unsafe { &*block };
+            // SAFETY: we own the list; `find_oldest` filled `prev` from `head` down to `oldest`.
+            block = unsafe { this.prev() };
+        }
+    }
+
+    /// Makes `writer` the oldest block, holding the count of `readers` shared owners: the readers
+    /// older than it are about to be handed the lock and leave the list.
+    ///
+    /// # Safety
+    /// As for `find_oldest`; `writer` is the block `front_readers` returned for this list, and
+    /// the lock is held for those readers, so no shared releaser reads the count yet.
+    pub unsafe fn make_oldest(head: *const Self, writer: *const Self, readers: usize) {
+        // SAFETY: alive until released (caller).
+        unsafe { &*writer }.share_count.store(readers, Relaxed);
+        // Release: a walker that finds `writer` through the head sees its count. Walks start at
+        // the head or above it, so the stale links below `writer` are never followed.
+        // SAFETY: as above.
+        unsafe { &*head }.last.store(writer.cast_mut(), Release);
+    }
+
+    /// Hands the lock to `count` waiters, from `oldest` towards newer ones along `prev`: the
+    /// caller already took it for them (a share each, or exclusively for one).
+    ///
+    /// # Safety
+    /// The caller owns these blocks (it detached them from the word, or holds `WAKING` and has
+    /// made a newer block the oldest), `find_oldest` filled their `prev` links, and it does not
+    /// touch them again.
+    pub unsafe fn hand_over_each(oldest: *const Self, count: usize) {
+        let mut block = oldest;
+        for handed in 1..=count {
+            // SAFETY: not yet released, so alive; read before the release may free the block.
+            // The last block's `prev` is not needed and may be unset.
+            let newer = if handed < count {
+                // SAFETY: as above.
+                let this = unsafe { &*block };
+                // SAFETY: the caller owns the list.
+                unsafe { this.prev() }
+            } else {
+                ptr::null()
+            };
+            // SAFETY: each block is handed over exactly once, here.
+            unsafe { Self::hand_over(block) };
             block = newer;
         }
     }

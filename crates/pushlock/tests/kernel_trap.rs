@@ -1,94 +1,49 @@
-//! Contract 4 against the kernel's trap, made deterministic.
+//! Contract 4 ("queued readers released together run concurrently"), against the two ways a
+//! reader group can be split, each made deterministic with [`HeldWake`]: chosen threads, once
+//! woken, stay off the CPU until the test opens a gate, as any scheduler may keep them.
 //!
-//! The trap needs a reader to arrive while the lock is free but waiters are still queued. Here
-//! that state is held open on purpose: the test platform keeps a woken waiter from running until
-//! the test opens a gate. A writer at the front of the queue is woken alone and held; the lock is
-//! then free with two readers queued and nobody waking. Two more readers arrive. In the kernel the
-//! first of them takes the lock without a count, the held writer queues behind it, and the four
-//! readers, who will not leave until all four are inside, hang. Here the newcomers queue, the
-//! writer runs and releases, and all four readers are inside together.
+//! - **The kernel's trap**: a reader arrives while the lock is free but waiters are still queued.
+//!   In the kernel it takes the lock without a count and so behaves like a writer.
+//! - **The slow woken reader**: readers are woken together, one runs, a writer queues, and the
+//!   other, signalled before the writer came, finds it queued when it finally runs. If woken
+//!   readers competed for the lock again, the slow one would queue behind the writer, which waits
+//!   for the fast one, which waits for the slow one.
 //!
-//! Its own test binary: the platform's gate is a process-wide static.
+//! In both, readers wait until the whole group is inside before they leave.
 #![cfg(not(loom))]
 
 mod support;
 
-use std::cell::UnsafeCell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
-use std::thread::{self, Thread};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::thread;
 use std::time::Instant;
 
-use pushlock::{Misuse, Platform};
-use support::{Phase, Scene};
+use support::held_wake::{HeldWake, hold_wake_ups_until};
+use support::{Actor, Gate, Phase, Scene};
 
-/// Woken waiters do not run until this opens.
-static RUN: AtomicBool = AtomicBool::new(false);
-
-/// Sleeps at once (no spinning) and, once woken, waits for `RUN` before returning.
-struct HeldWake;
-
-#[derive(Default)]
-struct Event {
-    thread: UnsafeCell<Option<Thread>>,
-    signaled: AtomicBool,
-}
-
-// SAFETY: `thread` is written by the waiter before the lock's hand-shake publishes the event,
-// then only read by the one waker.
-unsafe impl Sync for Event {}
-
-// SAFETY: `wait` returns only after `signal` set the flag; `signal` clones the handle before it
-// sets the flag and touches only the clone afterwards.
-unsafe impl Platform for HeldWake {
-    type Event = Event;
-
-    fn new_event() -> Event {
-        Event::default()
-    }
-
-    unsafe fn prepare_wait(event: *const Event) {
-        // SAFETY: alive (caller).
-        let event = unsafe { &*event };
-        // SAFETY: not yet shared (caller).
-        unsafe { *event.thread.get() = Some(thread::current()) };
-    }
-
-    unsafe fn wait(event: *const Event) {
-        // SAFETY: our own event, alive for the whole wait.
-        let event = unsafe { &*event };
-        while !event.signaled.load(SeqCst) || !RUN.load(SeqCst) {
-            thread::park_timeout(std::time::Duration::from_millis(1));
+/// A reader that holds its share until all `group` readers are inside.
+fn group_reader(
+    inside: &Arc<AtomicUsize>,
+    group: usize,
+    held: Option<Arc<Gate>>,
+) -> impl FnOnce(&pushlock::RawPushLock<HeldWake>, &Actor) + Send + 'static {
+    let inside = inside.clone();
+    move |lock, me| {
+        if let Some(gate) = held {
+            hold_wake_ups_until(gate);
         }
-    }
-
-    unsafe fn signal(event: *const Event) {
-        // SAFETY: the waiter is blocked until the flag is set.
-        let event = unsafe { &*event };
-        // SAFETY: written before publication, read once here.
-        let thread = unsafe { (*event.thread.get()).clone() };
-        event.signaled.store(true, SeqCst);
-        if let Some(thread) = thread {
-            thread.unpark();
+        me.lock_shared(lock);
+        inside.fetch_add(1, SeqCst);
+        let start = Instant::now();
+        while inside.load(SeqCst) < group {
+            assert!(
+                start.elapsed() < support::TIMEOUT,
+                "the readers were never all inside"
+            );
+            thread::yield_now();
         }
-    }
-
-    fn spin_count() -> u32 {
-        0
-    }
-
-    fn spin_hint() {}
-
-    fn spin_on_word(_round: u32) -> bool {
-        false // queue at once: the test steps through the queue
-    }
-
-    fn enter_critical_region() {}
-
-    fn leave_critical_region() {}
-
-    fn misuse(lock: *const (), misuse: Misuse) -> ! {
-        panic!("push lock {lock:p}: {misuse}")
+        me.release(lock, false);
     }
 }
 
@@ -99,7 +54,10 @@ fn readers_arriving_while_free_with_waiters_are_not_turned_into_writers() {
     let main = scene.actor("main");
     main.lock_exclusive(&scene.lock);
 
-    let writer = scene.spawn("E", |lock, me| {
+    let run = Gate::new();
+    let held = run.clone();
+    let writer = scene.spawn("E", move |lock, me| {
+        hold_wake_ups_until(held);
         me.lock_exclusive(lock);
         me.release(lock, false);
     });
@@ -107,24 +65,8 @@ fn readers_arriving_while_free_with_waiters_are_not_turned_into_writers() {
 
     let inside = Arc::new(AtomicUsize::new(0));
     let mut readers = Vec::new();
-    let mut spawn_reader = |scene: &mut Scene<HeldWake>, name: &str| {
-        let inside = inside.clone();
-        readers.push(scene.spawn(name, move |lock, me| {
-            me.lock_shared(lock);
-            inside.fetch_add(1, SeqCst);
-            let start = Instant::now();
-            while inside.load(SeqCst) < READERS {
-                assert!(
-                    start.elapsed() < support::TIMEOUT,
-                    "the readers were never all inside"
-                );
-                thread::yield_now();
-            }
-            me.release(lock, false);
-        }));
-    };
     for name in ["R1", "R2"] {
-        spawn_reader(&mut scene, name);
+        readers.push(scene.spawn(name, group_reader(&inside, READERS, None)));
         newest = scene.wait_queued(newest).newest_waiter();
     }
 
@@ -139,7 +81,7 @@ fn readers_arriving_while_free_with_waiters_are_not_turned_into_writers() {
 
     // Readers arriving now must queue, not take the lock without a count.
     for name in ["R3", "R4"] {
-        spawn_reader(&mut scene, name);
+        readers.push(scene.spawn(name, group_reader(&inside, READERS, None)));
         newest = scene.wait_queued(newest).newest_waiter();
         assert!(
             !scene.lock.word().is_locked(),
@@ -147,12 +89,49 @@ fn readers_arriving_while_free_with_waiters_are_not_turned_into_writers() {
         );
     }
 
-    RUN.store(true, SeqCst);
+    run.open();
     scene.finish();
     for reader in &readers {
         assert!(
             reader.last_grant() > writer.last_grant(),
             "{} overtook the woken writer",
+            reader.name
+        );
+    }
+}
+
+#[test]
+fn readers_woken_together_get_in_together_however_late_one_runs() {
+    let mut scene = Scene::<HeldWake>::on_platform("slow_woken_reader");
+    let main = scene.actor("main");
+    main.lock_exclusive(&scene.lock);
+
+    let inside = Arc::new(AtomicUsize::new(0));
+    let fast = scene.spawn("R1", group_reader(&inside, 2, None));
+    let newest = scene.wait_queued(None).newest_waiter();
+    let run = Gate::new();
+    let slow = scene.spawn("R2", group_reader(&inside, 2, Some(run.clone())));
+    scene.wait_queued(newest);
+
+    // Both readers are released together; R1 runs, R2 stays off the CPU.
+    main.release(&scene.lock, false);
+    scene.wait_phase(&fast, Phase::HoldsShared);
+
+    // A writer arrives while R1 is inside: it must queue (R1 holds a share).
+    let writer = scene.spawn("W", |lock, me| {
+        me.lock_exclusive(lock);
+        me.release(lock, false);
+    });
+    scene.wait_queued(None);
+    assert_eq!(writer.phase(), Phase::WantsExclusive);
+
+    // R2 runs only now: it was released with R1, before the writer came, and must get in.
+    run.open();
+    scene.finish();
+    for reader in [&fast, &slow] {
+        assert!(
+            reader.last_grant() < writer.last_grant(),
+            "{} was split from its group by the writer",
             reader.name
         );
     }

@@ -2,6 +2,8 @@
 //! test failure carrying a dump of the lock word and of every actor, never a CI timeout.
 #![allow(dead_code, reason = "each test binary uses a different part")]
 
+pub mod held_wake;
+
 use std::fmt::Write as _;
 use std::sync::atomic::{
     AtomicBool, AtomicU8, AtomicU64,
