@@ -19,6 +19,7 @@
 //! | `oldest_writer_woken_alone` | a writer queued at the front with a reader behind it: the writer claims the lock and leaves the queue, or is detached and woken alone; then the reader |
 //! | `late_reader_behind_woken_writer` | a reader arrives while a writer woken alone has not run yet (lock free, waiters queued, no waker): it queues and relies on that writer |
 //! | `try_lock_shared_fails_behind_writer` | writer preference: no reader joins while a writer waits |
+//! | `woken_readers_get_in_together` | two queued readers that wait for each other inside, released together while a writer arrives: neither is split from the other behind the writer |
 //!
 //! Every model ends by checking that the word is back to 0.
 #![cfg(loom)]
@@ -29,42 +30,57 @@ use std::time::Instant;
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::thread;
-use pushlock::{LoomPlatform, RawPushLock};
-
-type Lock = RawPushLock<LoomPlatform>;
+use pushlock::{LoomPlatform, Misuse, Platform, RawPushLock};
 
 /// A lock and the data it protects; loom reports any unsynchronised access to `data`.
-struct Shared {
-    lock: Lock,
+struct Shared<P: Platform = LoomPlatform> {
+    lock: RawPushLock<P>,
     data: UnsafeCell<u32>,
 }
 
 // SAFETY: `data` is only touched under `lock`, which is what the models check.
-unsafe impl Sync for Shared {}
+unsafe impl<P: Platform> Sync for Shared<P> {}
 
 impl Shared {
     fn new() -> Arc<Self> {
+        Self::on_platform()
+    }
+}
+
+impl<P: Platform> Shared<P> {
+    fn on_platform() -> Arc<Self> {
         Arc::new(Self {
-            lock: Lock::new(),
+            lock: RawPushLock::new(),
             data: UnsafeCell::new(0),
         })
     }
 
     fn write(&self) {
         self.lock.lock_exclusive();
-        // SAFETY: held exclusively.
-        self.data.with_mut(|data| unsafe { *data += 1 });
+        self.write_held();
         // SAFETY: held exclusively by this thread.
         unsafe { self.lock.unlock_exclusive() };
     }
 
     fn read(&self) -> u32 {
         self.lock.lock_shared();
-        // SAFETY: held shared: no writer.
-        let value = self.data.with(|data| unsafe { *data });
+        let value = self.read_held();
         // SAFETY: held shared by this thread.
         unsafe { self.lock.unlock_shared() };
         value
+    }
+
+    /// The critical section of a writer: the lock is held exclusively. Every model gives its
+    /// first owner one too, so that what it wrote must reach whoever it wakes or hands over to.
+    fn write_held(&self) {
+        // SAFETY: held exclusively (caller).
+        self.data.with_mut(|data| unsafe { *data += 1 });
+    }
+
+    /// The critical section of a reader: the lock is held, shared or exclusively.
+    fn read_held(&self) -> u32 {
+        // SAFETY: held (caller): no writer.
+        self.data.with(|data| unsafe { *data })
     }
 
     fn finish(&self, writes: u32) {
@@ -134,7 +150,7 @@ fn exclusive_vs_exclusive() {
 
 #[test]
 fn exclusive_vs_shared() {
-    check("exclusive_vs_shared", Some(4), 5000, || {
+    check("exclusive_vs_shared", Some(4), 3000, || {
         let shared = Shared::new();
         let other = shared.clone();
         let t = thread::spawn(move || {
@@ -172,17 +188,18 @@ fn release_races_enqueue() {
     // Exhaustive, and small: the queued writer mostly claims the lock with one CAS, where the
     // release used to take `WAKING` and hand the lock over (8265 schedules then, 387 now). The
     // hand-over path is still explored: breaking `hand_over` makes this model fail.
-    check("release_races_enqueue", EXHAUSTIVE, 300, || {
+    check("release_races_enqueue", EXHAUSTIVE, 80, || {
         let shared = Shared::new();
         shared.lock.lock_exclusive();
         let other = shared.clone();
         let writer = thread::spawn(move || other.write());
+        shared.write_held();
         // SAFETY: acquired above by this thread.
         unsafe { shared.lock.unlock_exclusive() };
         // Barge back in against the writer, which may be pushing, spinning, asleep or woken.
         shared.write();
         writer.join().unwrap();
-        shared.finish(2);
+        shared.finish(3);
     });
 }
 
@@ -198,9 +215,11 @@ fn shared_drain_with_waiter() {
         let writer = thread::spawn(move || other.write());
         let other = shared.clone();
         let co_owner = thread::spawn(move || {
+            assert_eq!(other.read_held(), 0);
             // SAFETY: the main thread's second share, handed over: the lock has no affinity.
             unsafe { other.lock.unlock_shared() };
         });
+        assert_eq!(shared.read_held(), 0);
         // SAFETY: one of the two shares taken above.
         unsafe { shared.lock.unlock_shared() };
         co_owner.join().unwrap();
@@ -217,18 +236,19 @@ fn wake_all_vs_barging_writer() {
         let readers: Vec<_> = (0..2)
             .map(|_| {
                 let other = shared.clone();
-                thread::spawn(move || assert!(other.read() <= 1))
+                thread::spawn(move || assert!((1..=2).contains(&other.read())))
             })
             .collect();
         let barger = shared.clone();
         let writer = thread::spawn(move || barger.write());
+        shared.write_held();
         // SAFETY: acquired above by this thread.
         unsafe { shared.lock.unlock_exclusive() };
         for reader in readers {
             reader.join().unwrap();
         }
         writer.join().unwrap();
-        shared.finish(1);
+        shared.finish(2);
     });
 }
 
@@ -242,13 +262,13 @@ fn mode_agnostic_release_with_waiter() {
                 let other = shared.clone();
                 thread::spawn(move || {
                     other.lock.lock_exclusive();
-                    // SAFETY: held exclusively.
-                    other.data.with_mut(|data| unsafe { *data += 1 });
+                    other.write_held();
                     // SAFETY: held exclusively; `unlock` must work the mode out from the word.
                     unsafe { other.lock.unlock() };
                 })
             })
             .collect();
+        assert_eq!(shared.read_held(), 0);
         // SAFETY: one share held by this thread; the word may show waiters by now.
         unsafe { shared.lock.unlock() };
         for writer in writers {
@@ -266,12 +286,13 @@ fn oldest_writer_woken_alone() {
         let other = shared.clone();
         let writer = thread::spawn(move || other.write());
         let other = shared.clone();
-        let reader = thread::spawn(move || assert!(other.read() <= 1));
+        let reader = thread::spawn(move || assert!((1..=2).contains(&other.read())));
+        shared.write_held();
         // SAFETY: acquired above by this thread.
         unsafe { shared.lock.unlock_exclusive() };
         writer.join().unwrap();
         reader.join().unwrap();
-        shared.finish(1);
+        shared.finish(2);
     });
 }
 
@@ -283,15 +304,16 @@ fn late_reader_behind_woken_writer() {
         let other = shared.clone();
         let writer = thread::spawn(move || other.write());
         let other = shared.clone();
-        let reader = thread::spawn(move || assert!(other.read() <= 1));
+        let reader = thread::spawn(move || assert!((1..=2).contains(&other.read())));
+        shared.write_held();
         // SAFETY: acquired above by this thread.
         unsafe { shared.lock.unlock_exclusive() };
         // Arrive as a reader while the writer may have just been woken alone: the lock is then
         // free with waiters queued and nobody holding `WAKING`; we must queue, not wake.
-        assert!(shared.read() <= 1);
+        assert!((1..=2).contains(&shared.read()));
         writer.join().unwrap();
         reader.join().unwrap();
-        shared.finish(1);
+        shared.finish(2);
     });
 }
 
@@ -309,6 +331,7 @@ fn try_lock_shared_fails_behind_writer() {
             // While we hold our share the writer cannot get in, so once it is seen queued it stays
             // queued, and a new reader must be refused.
             let writer_queued = shared.lock.word().is_waiting();
+            assert_eq!(shared.read_held(), 0);
             let joined = shared.lock.try_lock_shared();
             if joined {
                 // SAFETY: the extra share just acquired.
@@ -322,6 +345,342 @@ fn try_lock_shared_fails_behind_writer() {
             unsafe { shared.lock.unlock_shared() };
             writer.join().unwrap();
             shared.finish(1);
+        },
+    );
+}
+
+/// Readers that do not leave until `size` of them are inside: one left outside is a deadlock,
+/// which loom reports.
+struct Group {
+    inside: loom::sync::Mutex<usize>,
+    all_in: loom::sync::Condvar,
+    size: usize,
+}
+
+impl Group {
+    fn new(size: usize) -> Arc<Self> {
+        Arc::new(Self {
+            inside: loom::sync::Mutex::new(0),
+            all_in: loom::sync::Condvar::new(),
+            size,
+        })
+    }
+
+    fn enter_and_wait_for_all(&self) {
+        let mut inside = self.inside.lock().unwrap();
+        *inside += 1;
+        self.all_in.notify_all();
+        while *inside < self.size {
+            inside = self.all_in.wait(inside).unwrap();
+        }
+    }
+}
+
+loom::lazy_static! {
+    /// How many waiters of the current execution went to sleep, and who waits for that count.
+    /// The model's main thread must call [`Sleepers::watch`] before it spawns anyone.
+    static ref SLEEPERS: Sleepers = Sleepers {
+        count: loom::sync::atomic::AtomicUsize::new(0),
+        watcher: thread::current(),
+    };
+}
+
+struct Sleepers {
+    count: loom::sync::atomic::AtomicUsize,
+    watcher: thread::Thread,
+}
+
+impl Sleepers {
+    /// Makes the calling thread the one that waits for sleepers.
+    fn watch() {
+        let _ = &*SLEEPERS;
+    }
+
+    fn one_more(&self) {
+        self.count.fetch_add(1, Relaxed);
+        self.watcher.unpark();
+    }
+
+    /// Blocks until `n` waiters went to sleep. (A model cannot spin for it: a spinning thread
+    /// spends loom's preemption bound and then never lets the others run.)
+    fn wait_for(&self, n: usize) {
+        while self.count.load(Relaxed) < n {
+            thread::park();
+        }
+    }
+}
+
+/// `LoomPlatform` with `SPINS` looks per spin, counting in [`SLEEPERS`] the waiters that go to
+/// sleep. With no spins a waiter sleeps at once and a first writer does not claim the lock (the
+/// kernel on one processor).
+struct Tuned<const SPINS: u32>;
+
+/// Spins as `LoomPlatform` does; counts sleepers.
+type Counted = Tuned<2>;
+/// Never spins; counts sleepers.
+type NoSpin = Tuned<0>;
+
+// SAFETY: every promise is `LoomPlatform`'s; the count is kept outside the event.
+unsafe impl<const SPINS: u32> Platform for Tuned<SPINS> {
+    type Event = <LoomPlatform as Platform>::Event;
+
+    fn new_event() -> Self::Event {
+        LoomPlatform::new_event()
+    }
+
+    unsafe fn prepare_wait(event: *const Self::Event) {
+        // SAFETY: forwarded from the lock, which keeps `prepare_wait`'s contract.
+        unsafe { LoomPlatform::prepare_wait(event) };
+        SLEEPERS.one_more();
+    }
+
+    unsafe fn wait(event: *const Self::Event) {
+        // SAFETY: as above.
+        unsafe { LoomPlatform::wait(event) };
+    }
+
+    unsafe fn signal(event: *const Self::Event) {
+        // SAFETY: as above.
+        unsafe { LoomPlatform::signal(event) };
+    }
+
+    fn spin_count() -> u32 {
+        SPINS
+    }
+
+    fn spin_hint() {
+        LoomPlatform::spin_hint();
+    }
+
+    fn spin_on_word(round: u32) -> bool {
+        round < SPINS && LoomPlatform::spin_on_word(round)
+    }
+
+    fn enter_critical_region() {}
+
+    fn leave_critical_region() {}
+
+    fn misuse(lock: *const (), misuse: Misuse) -> ! {
+        LoomPlatform::misuse(lock, misuse)
+    }
+}
+
+/// A reader of `group`: takes a share, waits until the whole group is inside, checks it sees
+/// exactly `writes`, and leaves.
+fn group_reader<P: Platform>(
+    shared: &Arc<Shared<P>>,
+    group: &Arc<Group>,
+    writes: u32,
+) -> thread::JoinHandle<()> {
+    let (shared, group) = (shared.clone(), group.clone());
+    thread::spawn(move || {
+        shared.lock.lock_shared();
+        group.enter_and_wait_for_all();
+        assert_eq!(
+            shared.read_held(),
+            writes,
+            "a writer that came later overtook the released readers"
+        );
+        // SAFETY: held shared by this thread.
+        unsafe { shared.lock.unlock_shared() };
+    })
+}
+
+#[test]
+fn woken_readers_get_in_together() {
+    check("woken_readers_get_in_together", Some(2), 100_000, || {
+        let shared = Shared::<Counted>::on_platform();
+        Sleepers::watch();
+        let group = Group::new(2);
+        shared.lock.lock_exclusive();
+        let readers: Vec<_> = (0..2).map(|_| group_reader(&shared, &group, 1)).collect();
+        // Both readers queued and asleep before the release wakes them together.
+        SLEEPERS.wait_for(2);
+        shared.write_held();
+        // SAFETY: acquired above by this thread.
+        unsafe { shared.lock.unlock_exclusive() };
+        // Arrive as a writer while the released readers may be anywhere: one inside, the other
+        // not yet scheduled.
+        shared.write();
+        for reader in readers {
+            reader.join().unwrap();
+        }
+        shared.finish(2);
+    });
+}
+
+#[test]
+fn three_readers_handed_over_together() {
+    // Three readers queue one after another; each later one takes `WAKING` and fills in a back
+    // link, so the hand-over walks links written by different holders.
+    check(
+        "three_readers_handed_over_together",
+        Some(0),
+        10_000,
+        || {
+            let shared = Shared::<NoSpin>::on_platform();
+            Sleepers::watch();
+            shared.lock.lock_exclusive();
+            let readers: Vec<_> = (0..3)
+                .map(|_| {
+                    let other = shared.clone();
+                    thread::spawn(move || {
+                        let seen = other.read();
+                        assert_eq!(
+                            seen, 1,
+                            "a writer that came later overtook the released readers"
+                        );
+                    })
+                })
+                .collect();
+            SLEEPERS.wait_for(3);
+            shared.write_held();
+            // SAFETY: acquired above by this thread.
+            unsafe { shared.lock.unlock_exclusive() };
+            shared.write();
+            for reader in readers {
+                reader.join().unwrap();
+            }
+            shared.finish(2);
+        },
+    );
+}
+
+/// `writers` writers and `readers` readers asleep behind an exclusive owner, queued in any order,
+/// then released.
+fn three_waiters(writers: u32, readers: u32) {
+    let shared = Shared::<NoSpin>::on_platform();
+    Sleepers::watch();
+    shared.lock.lock_exclusive();
+    let mut threads: Vec<_> = (0..writers)
+        .map(|_| {
+            let other = shared.clone();
+            thread::spawn(move || other.write())
+        })
+        .collect();
+    threads.extend((0..readers).map(|_| {
+        let other = shared.clone();
+        thread::spawn(move || assert!((1..=1 + writers).contains(&other.read())))
+    }));
+    SLEEPERS.wait_for(usize::try_from(writers + readers).unwrap());
+    shared.write_held();
+    // SAFETY: acquired above by this thread.
+    unsafe { shared.lock.unlock_exclusive() };
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    shared.finish(1 + writers);
+}
+
+#[test]
+fn three_waiters_back_to_back_detaches() {
+    // Two writers and a reader: writers at the front are detached one after the other (the
+    // next block becomes the oldest, cached in whichever block is the head then), a reader in
+    // front is handed its share, and every release walks a list edited by an earlier `WAKING`
+    // holder.
+    check(
+        "three_waiters_back_to_back_detaches",
+        Some(1),
+        10_000,
+        || three_waiters(2, 1),
+    );
+}
+
+#[test]
+fn readers_handed_over_in_front_of_a_writer() {
+    // Two readers and a writer: readers queued in front of the writer are handed their shares
+    // and the writer, left queued, becomes the oldest block and holds their count
+    // (`MULTIPLE_SHARED` for two); the last of them to leave wakes it.
+    check(
+        "readers_handed_over_in_front_of_a_writer",
+        Some(1),
+        10_000,
+        || three_waiters(1, 2),
+    );
+}
+
+#[test]
+fn mode_agnostic_release_of_multiple_shared() {
+    // Two shares with a writer asleep behind them: the count is in the writer's block
+    // (`MULTIPLE_SHARED`) and both owners leave through `unlock`, which must find it there.
+    check(
+        "mode_agnostic_release_of_multiple_shared",
+        Some(3),
+        200,
+        || {
+            let shared = Shared::<Counted>::on_platform();
+            Sleepers::watch();
+            shared.lock.lock_shared();
+            shared.lock.lock_shared();
+            let other = shared.clone();
+            let writer = thread::spawn(move || other.write());
+            SLEEPERS.wait_for(1);
+            assert!(shared.lock.word().is_multiple_shared());
+            let other = shared.clone();
+            let co_owner = thread::spawn(move || {
+                assert_eq!(other.read_held(), 0);
+                // SAFETY: one of the main thread's shares, handed over.
+                unsafe { other.lock.unlock() };
+            });
+            assert_eq!(shared.read_held(), 0);
+            // SAFETY: the other share.
+            unsafe { shared.lock.unlock() };
+            co_owner.join().unwrap();
+            writer.join().unwrap();
+            shared.finish(1);
+        },
+    );
+}
+
+#[test]
+fn first_writer_that_does_not_claim() {
+    // No spinning (the kernel on one processor): the first waiter, a writer, sleeps at once
+    // without claiming; a reader queues behind it. The release detaches the writer alone and it
+    // competes, against the releasing thread barging straight back in: it may have to queue
+    // again behind the barger.
+    check("first_writer_that_does_not_claim", Some(2), 10_000, || {
+        let shared = Shared::<NoSpin>::on_platform();
+        shared.lock.lock_exclusive();
+        let other = shared.clone();
+        let writer = thread::spawn(move || other.write());
+        let other = shared.clone();
+        let reader = thread::spawn(move || assert!((1..=3).contains(&other.read())));
+        shared.write_held();
+        // SAFETY: acquired above by this thread.
+        unsafe { shared.lock.unlock_exclusive() };
+        shared.write();
+        writer.join().unwrap();
+        reader.join().unwrap();
+        shared.finish(3);
+    });
+}
+
+#[test]
+fn claiming_writer_against_barger_and_reader() {
+    // A writer queues first behind a reader and polls the word to claim the lock; meanwhile the
+    // reader leaves and barges straight back in as a writer (between two polls, or between the
+    // claimer's read and its CAS), and a new reader pushes its block behind the claimer
+    // (forcing the claim's CAS to retry). The claimer takes the lock, or gives up and sleeps.
+    check(
+        "claiming_writer_against_barger_and_reader",
+        Some(2),
+        1000,
+        || {
+            let shared = Shared::new();
+            shared.lock.lock_shared();
+            let other = shared.clone();
+            let claimer = thread::spawn(move || other.write());
+            // Let the claimer queue (loom also runs the schedules where it has not yet).
+            thread::yield_now();
+            let other = shared.clone();
+            let reader = thread::spawn(move || assert!(other.read() <= 2));
+            assert_eq!(shared.read_held(), 0);
+            // SAFETY: acquired above by this thread.
+            unsafe { shared.lock.unlock_shared() };
+            shared.write();
+            claimer.join().unwrap();
+            reader.join().unwrap();
+            shared.finish(2);
         },
     );
 }

@@ -5,28 +5,32 @@ use super::{Misuse, Platform};
 /// The platform the loom models run on.
 ///
 /// Waiting is `ParkEvent` over loom's park/unpark, so a lost wake-up shows up as a loom deadlock.
-/// A waiter polls its block once before sleeping, so both the "woken while spinning" and the
-/// "woken while asleep" hand-shakes are explored.
+/// Every spin is two looks with a yield after each, so that what happens *between* looks is
+/// explored without spending loom's preemption bound: a waiter is released (or handed the lock)
+/// while it polls its block, or only once asleep; a claiming writer polls the word twice, so a
+/// barger or a push can come between its polls; a thread watching the word sees it change on the
+/// second look, or queues.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LoomPlatform;
+
+/// Looks per spin: the smallest number with a yield between two looks.
+const SPINS: u32 = 2;
 
 // SAFETY: as for `StdPlatform`; `ParkEvent` is the same code over loom's primitives.
 unsafe impl Platform for LoomPlatform {
     super::park::park_event_platform!();
 
     fn spin_count() -> u32 {
-        1
+        SPINS
     }
 
     fn spin_hint() {
         loom::thread::yield_now();
     }
 
-    /// One more look at the word before queueing (no yield: loom's schedules already cover a
-    /// release between the two looks), so "got it on the second look" runs are explored too
-    /// without multiplying the schedules.
     fn spin_on_word(round: u32) -> bool {
-        round == 0
+        loom::thread::yield_now();
+        round < SPINS
     }
 
     // Critical regions are bookkeeping on the other platforms; the models check the lock.
