@@ -77,6 +77,20 @@ impl<P: Platform> Shared<P> {
         self.data.with_mut(|data| unsafe { *data += 1 });
     }
 
+    /// Gives back one share, by `unlock_shared` or by the mode-agnostic `unlock`.
+    ///
+    /// # Safety
+    /// The caller holds a share it has not given back.
+    unsafe fn release_share(&self, mode_agnostic: bool) {
+        if mode_agnostic {
+            // SAFETY: a share is held (caller).
+            unsafe { self.lock.unlock() };
+        } else {
+            // SAFETY: as above.
+            unsafe { self.lock.unlock_shared() };
+        }
+    }
+
     /// The critical section of a reader: the lock is held, shared or exclusively.
     fn read_held(&self) -> u32 {
         // SAFETY: held (caller): no writer.
@@ -203,28 +217,36 @@ fn release_races_enqueue() {
     });
 }
 
+/// Two shares, one handed to a second thread, and a writer coming: `queued` runs before the
+/// releases (it may wait for the writer to queue); each owner reads, then gives its share back
+/// by `unlock_shared`, or by the mode-agnostic `unlock`.
+fn drain_two_shares<P: Platform>(queued: impl FnOnce(&Shared<P>), mode_agnostic: bool) {
+    let shared = Shared::<P>::on_platform();
+    shared.lock.lock_shared();
+    shared.lock.lock_shared();
+    let other = shared.clone();
+    let writer = thread::spawn(move || other.write());
+    queued(&shared);
+    let other = shared.clone();
+    let co_owner = thread::spawn(move || {
+        assert_eq!(other.read_held(), 0);
+        // SAFETY: the main thread's second share, handed over: the lock has no affinity.
+        unsafe { other.release_share(mode_agnostic) };
+    });
+    assert_eq!(shared.read_held(), 0);
+    // SAFETY: one of the two shares taken above.
+    unsafe { shared.release_share(mode_agnostic) };
+    co_owner.join().unwrap();
+    writer.join().unwrap();
+    shared.finish(1);
+}
+
 #[test]
 fn shared_drain_with_waiter() {
+    // If the writer queues, its block takes the count 2 and sets MULTIPLE_SHARED; each release
+    // then goes through the oldest block.
     check("shared_drain_with_waiter", Some(4), 5000, || {
-        let shared = Shared::new();
-        // Two shares, held by two threads: the writer's block, if it queues, takes the count 2
-        // and sets MULTIPLE_SHARED; each release then goes through the oldest block.
-        shared.lock.lock_shared();
-        shared.lock.lock_shared();
-        let other = shared.clone();
-        let writer = thread::spawn(move || other.write());
-        let other = shared.clone();
-        let co_owner = thread::spawn(move || {
-            assert_eq!(other.read_held(), 0);
-            // SAFETY: the main thread's second share, handed over: the lock has no affinity.
-            unsafe { other.lock.unlock_shared() };
-        });
-        assert_eq!(shared.read_held(), 0);
-        // SAFETY: one of the two shares taken above.
-        unsafe { shared.lock.unlock_shared() };
-        co_owner.join().unwrap();
-        writer.join().unwrap();
-        shared.finish(1);
+        drain_two_shares::<LoomPlatform>(|_| {}, false);
     });
 }
 
@@ -278,42 +300,41 @@ fn mode_agnostic_release_with_waiter() {
     });
 }
 
+/// An exclusive owner with a writer and a reader coming, in any order; the owner writes and
+/// releases, then `then` runs on its thread, making `then_writes` writes.
+fn writer_and_reader_behind_owner<P: Platform>(then_writes: u32, then: impl FnOnce(&Shared<P>)) {
+    let shared = Shared::<P>::on_platform();
+    shared.lock.lock_exclusive();
+    let other = shared.clone();
+    let writer = thread::spawn(move || other.write());
+    let other = shared.clone();
+    let reader = thread::spawn(move || {
+        assert!((1..=2 + then_writes).contains(&other.read()));
+    });
+    shared.write_held();
+    // SAFETY: acquired above by this thread.
+    unsafe { shared.lock.unlock_exclusive() };
+    then(&shared);
+    writer.join().unwrap();
+    reader.join().unwrap();
+    shared.finish(2 + then_writes);
+}
+
 #[test]
 fn oldest_writer_woken_alone() {
     check("oldest_writer_woken_alone", Some(4), 20000, || {
-        let shared = Shared::new();
-        shared.lock.lock_exclusive();
-        let other = shared.clone();
-        let writer = thread::spawn(move || other.write());
-        let other = shared.clone();
-        let reader = thread::spawn(move || assert!((1..=2).contains(&other.read())));
-        shared.write_held();
-        // SAFETY: acquired above by this thread.
-        unsafe { shared.lock.unlock_exclusive() };
-        writer.join().unwrap();
-        reader.join().unwrap();
-        shared.finish(2);
+        writer_and_reader_behind_owner::<LoomPlatform>(0, |_| {});
     });
 }
 
 #[test]
 fn late_reader_behind_woken_writer() {
     check("late_reader_behind_woken_writer", Some(2), 20000, || {
-        let shared = Shared::new();
-        shared.lock.lock_exclusive();
-        let other = shared.clone();
-        let writer = thread::spawn(move || other.write());
-        let other = shared.clone();
-        let reader = thread::spawn(move || assert!((1..=2).contains(&other.read())));
-        shared.write_held();
-        // SAFETY: acquired above by this thread.
-        unsafe { shared.lock.unlock_exclusive() };
         // Arrive as a reader while the writer may have just been woken alone: the lock is then
         // free with waiters queued and nobody holding `WAKING`; we must queue, not wake.
-        assert!((1..=2).contains(&shared.read()));
-        writer.join().unwrap();
-        reader.join().unwrap();
-        shared.finish(2);
+        writer_and_reader_behind_owner::<LoomPlatform>(0, |shared| {
+            assert!((1..=2).contains(&shared.read()));
+        });
     });
 }
 
@@ -366,6 +387,10 @@ impl Group {
         })
     }
 
+    #[allow(
+        clippy::significant_drop_tightening,
+        reason = "the guard is given to the condvar's wait"
+    )]
     fn enter_and_wait_for_all(&self) {
         let mut inside = self.inside.lock().unwrap();
         *inside += 1;
@@ -465,47 +490,50 @@ unsafe impl<const SPINS: u32> Platform for Tuned<SPINS> {
     }
 }
 
-/// A reader of `group`: takes a share, waits until the whole group is inside, checks it sees
-/// exactly `writes`, and leaves.
-fn group_reader<P: Platform>(
-    shared: &Arc<Shared<P>>,
-    group: &Arc<Group>,
-    writes: u32,
-) -> thread::JoinHandle<()> {
-    let (shared, group) = (shared.clone(), group.clone());
-    thread::spawn(move || {
-        shared.lock.lock_shared();
-        group.enter_and_wait_for_all();
-        assert_eq!(
-            shared.read_held(),
-            writes,
-            "a writer that came later overtook the released readers"
-        );
-        // SAFETY: held shared by this thread.
-        unsafe { shared.lock.unlock_shared() };
-    })
+/// `readers` readers asleep behind an exclusive owner, released together, while the owner comes
+/// straight back as a writer: every reader must see the owner's first write and not its second
+/// (the writer came later, so it must not get in before any of them). With `group`, the readers
+/// also wait inside until all of them are in (contract 4), so one left outside is a deadlock.
+fn readers_released_before_a_writer<P: Platform>(readers: usize, group: bool) {
+    let shared = Shared::<P>::on_platform();
+    Sleepers::watch();
+    let group = group.then(|| Group::new(readers));
+    shared.lock.lock_exclusive();
+    let threads: Vec<_> = (0..readers)
+        .map(|_| {
+            let (shared, group) = (shared.clone(), group.clone());
+            thread::spawn(move || {
+                shared.lock.lock_shared();
+                if let Some(group) = group {
+                    group.enter_and_wait_for_all();
+                }
+                assert_eq!(
+                    shared.read_held(),
+                    1,
+                    "a writer that came later overtook the released readers"
+                );
+                // SAFETY: held shared by this thread.
+                unsafe { shared.lock.unlock_shared() };
+            })
+        })
+        .collect();
+    SLEEPERS.wait_for(readers);
+    shared.write_held();
+    // SAFETY: acquired above by this thread.
+    unsafe { shared.lock.unlock_exclusive() };
+    // Arrive as a writer while the released readers may be anywhere: some inside, others not
+    // yet scheduled.
+    shared.write();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    shared.finish(2);
 }
 
 #[test]
 fn woken_readers_get_in_together() {
     check("woken_readers_get_in_together", Some(2), 100_000, || {
-        let shared = Shared::<Counted>::on_platform();
-        Sleepers::watch();
-        let group = Group::new(2);
-        shared.lock.lock_exclusive();
-        let readers: Vec<_> = (0..2).map(|_| group_reader(&shared, &group, 1)).collect();
-        // Both readers queued and asleep before the release wakes them together.
-        SLEEPERS.wait_for(2);
-        shared.write_held();
-        // SAFETY: acquired above by this thread.
-        unsafe { shared.lock.unlock_exclusive() };
-        // Arrive as a writer while the released readers may be anywhere: one inside, the other
-        // not yet scheduled.
-        shared.write();
-        for reader in readers {
-            reader.join().unwrap();
-        }
-        shared.finish(2);
+        readers_released_before_a_writer::<Counted>(2, true);
     });
 }
 
@@ -518,30 +546,7 @@ fn three_readers_handed_over_together() {
         Some(0),
         10_000,
         || {
-            let shared = Shared::<NoSpin>::on_platform();
-            Sleepers::watch();
-            shared.lock.lock_exclusive();
-            let readers: Vec<_> = (0..3)
-                .map(|_| {
-                    let other = shared.clone();
-                    thread::spawn(move || {
-                        let seen = other.read();
-                        assert_eq!(
-                            seen, 1,
-                            "a writer that came later overtook the released readers"
-                        );
-                    })
-                })
-                .collect();
-            SLEEPERS.wait_for(3);
-            shared.write_held();
-            // SAFETY: acquired above by this thread.
-            unsafe { shared.lock.unlock_exclusive() };
-            shared.write();
-            for reader in readers {
-                reader.join().unwrap();
-            }
-            shared.finish(2);
+            readers_released_before_a_writer::<NoSpin>(3, false);
         },
     );
 }
@@ -608,26 +613,12 @@ fn mode_agnostic_release_of_multiple_shared() {
         Some(3),
         200,
         || {
-            let shared = Shared::<Counted>::on_platform();
             Sleepers::watch();
-            shared.lock.lock_shared();
-            shared.lock.lock_shared();
-            let other = shared.clone();
-            let writer = thread::spawn(move || other.write());
-            SLEEPERS.wait_for(1);
-            assert!(shared.lock.word().is_multiple_shared());
-            let other = shared.clone();
-            let co_owner = thread::spawn(move || {
-                assert_eq!(other.read_held(), 0);
-                // SAFETY: one of the main thread's shares, handed over.
-                unsafe { other.lock.unlock() };
-            });
-            assert_eq!(shared.read_held(), 0);
-            // SAFETY: the other share.
-            unsafe { shared.lock.unlock() };
-            co_owner.join().unwrap();
-            writer.join().unwrap();
-            shared.finish(1);
+            let queued = |shared: &Shared<Counted>| {
+                SLEEPERS.wait_for(1);
+                assert!(shared.lock.word().is_multiple_shared());
+            };
+            drain_two_shares(queued, true);
         },
     );
 }
@@ -639,19 +630,7 @@ fn first_writer_that_does_not_claim() {
     // competes, against the releasing thread barging straight back in: it may have to queue
     // again behind the barger.
     check("first_writer_that_does_not_claim", Some(2), 10_000, || {
-        let shared = Shared::<NoSpin>::on_platform();
-        shared.lock.lock_exclusive();
-        let other = shared.clone();
-        let writer = thread::spawn(move || other.write());
-        let other = shared.clone();
-        let reader = thread::spawn(move || assert!((1..=3).contains(&other.read())));
-        shared.write_held();
-        // SAFETY: acquired above by this thread.
-        unsafe { shared.lock.unlock_exclusive() };
-        shared.write();
-        writer.join().unwrap();
-        reader.join().unwrap();
-        shared.finish(3);
+        writer_and_reader_behind_owner::<NoSpin>(1, Shared::write);
     });
 }
 
