@@ -237,7 +237,8 @@ impl<P: Platform> WaitBlock<P> {
     /// Releases the waiter of `block` as the lock's owner: the caller took the lock on its behalf.
     ///
     /// # Safety
-    /// As for [`release`](Self::release); the lock is held exclusively for this waiter.
+    /// As for [`release`](Self::release); the lock is held for this waiter: exclusively for a
+    /// writer, one share for a reader.
     pub unsafe fn hand_over(block: *const Self) {
         // SAFETY: not released yet, so alive (caller).
         let flags = unsafe { &*block }.flags.fetch_or(OWNER, Relaxed);
