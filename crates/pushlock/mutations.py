@@ -34,11 +34,14 @@ class Catcher:
     env: dict
 
 
+LOOM_ENV = {"RUSTFLAGS": "--cfg loom"}
+LOOM_TEST = ["cargo", "test", "-p", "pushlock", "--release", "--test", "loom",
+             "--target-dir", "target/loom"]
+
+
 def loom(model):
-    env = {"RUSTFLAGS": "--cfg loom"}
-    base = ["cargo", "test", "-p", "pushlock", "--release", "--test", "loom",
-            "--target-dir", "target/loom"]
-    return Catcher(f"loom `{model}`", base + ["--no-run"], base + ["--", "--exact", model], env)
+    return Catcher(f"loom `{model}`", LOOM_TEST + ["--no-run"],
+                   LOOM_TEST + ["--", "--exact", model], LOOM_ENV)
 
 
 def test(package, binary, name):
@@ -261,9 +264,8 @@ def apply(mutation):
     originals = {}
     for file, old, new in mutation.edits:
         path = os.path.join(ROOT, CRATE, file)
-        text = originals.get(path) or open(path).read()
-        originals.setdefault(path, text)
         current = open(path).read()
+        originals.setdefault(path, current)
         if current.count(old) != 1:
             restore(originals)
             raise SystemExit(f"{mutation.name}: the text to mutate is not unique in {file}:\n{old}")
@@ -304,17 +306,16 @@ def check(mutation):
 def survey(mutation):
     """Runs every loom model against `mutation`, each in its own process (a failing loom model
     aborts its process); returns the names of those that fail."""
-    catcher = loom("")
     originals = apply(mutation)
     try:
-        code, out, _ = run(catcher.build, catcher.env, TIMEOUT)
+        code, out, _ = run(LOOM_TEST + ["--no-run"], LOOM_ENV, TIMEOUT)
         if code != 0:
             return ["(does not compile)"]
-        _, out, _ = run(catcher.run[:-2] + ["--list"], catcher.env, TIMEOUT)
+        _, out, _ = run(LOOM_TEST + ["--", "--list"], LOOM_ENV, TIMEOUT)
         models = re.findall(r"^(\w+): test$", out, re.MULTILINE)
         failing = []
         for model in models:
-            code, _, _ = run(loom(model).run, catcher.env, TIMEOUT)
+            code, _, _ = run(loom(model).run, LOOM_ENV, TIMEOUT)
             if code != 0:
                 failing.append(model)
         return failing

@@ -643,8 +643,8 @@ impl<P: Platform> RawPushLock<P> {
                 }
                 continue;
             }
-            if let Some(taken) = self.hand_to_front_readers(current, head, oldest) {
-                current = taken;
+            if let Some(actual) = self.hand_to_front_readers(current, head, oldest) {
+                current = actual;
                 continue;
             }
             return;
