@@ -8,6 +8,10 @@
 //!   per round trip (two hand-offs).
 //!
 //! `cargo bench -p pushlock --bench micro`
+//!
+//! The verifier's cost: `--features verify` runs the same benchmarks with the verifier on, and
+//! with `PUSHLOCK_VERIFY=off` in the environment, compiled in but switched off
+//! (`pushlock::verify::stop` before the first lock operation).
 
 use std::hint::black_box;
 use std::sync::Barrier;
@@ -217,5 +221,16 @@ fn ping_pong(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, uncontended, try_locks, ping_pong);
+/// With the `verify` feature, `PUSHLOCK_VERIFY=off` switches the verifier off before any lock
+/// is used; otherwise it starts with the first lock operation.
+#[cfg_attr(not(feature = "verify"), allow(clippy::missing_const_for_fn))]
+fn verifier(_: &mut Criterion) {
+    #[cfg(feature = "verify")]
+    if std::env::var_os("PUSHLOCK_VERIFY").is_some_and(|v| v == "off") {
+        // SAFETY: no lock operation has started yet, and none is held.
+        unsafe { pushlock::verify::stop::<pushlock::StdPlatform>() };
+    }
+}
+
+criterion_group!(benches, verifier, uncontended, try_locks, ping_pong);
 criterion_main!(benches);

@@ -9,6 +9,8 @@
 //! - [`RawPushLock<P>`]: the lock, generic over the [`Platform`] its waiters sleep on.
 //! - [`nt`]: the Windows-shaped API (`ExAcquirePushLockExclusive`, `FltReleasePushLock`, ...).
 //! - [`RwLock<T>`] (feature `std`): a guard-based lock for ordinary Rust through `lock_api`.
+//! - [`LockClass`]: names for locks; with the `verify` feature, the `verify` module reports
+//!   recursion, releases by non-owners, lock-order inversions and locks held at the wrong time.
 //! - Platforms: [`StdPlatform`] (feature `std`), `KernelPlatform` (feature `km`: the Windows
 //!   kernel, or on other hosts the user-mode kernel of the driver's host lane), `LoomPlatform`
 //!   (`cfg(loom)`).
@@ -31,6 +33,8 @@
 #[cfg(any(feature = "std", loom))]
 extern crate std;
 
+mod class;
+mod how;
 mod lock_word;
 pub mod nt;
 mod platform;
@@ -39,8 +43,11 @@ mod raw;
 mod rwlock;
 mod state;
 mod sync;
+#[cfg(feature = "verify")]
+pub mod verify;
 mod wait_block;
 
+pub use class::LockClass;
 pub use lock_word::LockWord;
 pub use nt::EX_PUSH_LOCK;
 #[cfg(loom)]

@@ -147,10 +147,13 @@
 use core::marker::PhantomData;
 use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 
+use crate::how::How;
 use crate::platform::{Misuse, Platform};
 use crate::state::{AtomicState, FLAGS, LOCKED, MULTIPLE_SHARED, State, WAITING, WAKING};
+#[cfg(feature = "verify")]
+use crate::verify;
 use crate::wait_block::WaitBlock;
-use crate::{EX_PUSH_LOCK, LockWord};
+use crate::{EX_PUSH_LOCK, LockClass, LockWord};
 
 /// A reader-writer push lock over one pointer-sized word.
 ///
@@ -240,32 +243,161 @@ impl<P: Platform> RawPushLock<P> {
 
     /// Acquires the lock exclusively, sleeping if needed.
     #[inline]
+    #[cfg_attr(feature = "verify", track_caller)]
     pub fn lock_exclusive(&self) {
-        if !self.try_lock_exclusive() {
-            self.lock_slow(true);
-        }
+        let _ = self.lock_exclusive_as(How::here());
     }
 
     /// Acquires the lock exclusively if no one owns it; never waits. Succeeds even if waiters
     /// are queued (as the kernel's does).
     #[inline]
+    #[cfg_attr(feature = "verify", track_caller)]
     #[must_use = "if true, the lock is held and must be released"]
     pub fn try_lock_exclusive(&self) -> bool {
-        !self.state.fetch_or(LOCKED, Acquire).has(LOCKED)
+        self.try_lock_exclusive_as(How::here())
     }
 
     /// Acquires the lock shared, sleeping if it is held exclusively or anyone waits.
     #[inline]
+    #[cfg_attr(feature = "verify", track_caller)]
     pub fn lock_shared(&self) {
-        if !self.try_lock_shared() {
-            self.lock_slow(false);
-        }
+        let _ = self.lock_shared_as(How::here());
     }
 
     /// Acquires the lock shared if it is free or shared with no one waiting; never waits.
     #[inline]
+    #[cfg_attr(feature = "verify", track_caller)]
     #[must_use = "if true, the lock is held and must be released"]
     pub fn try_lock_shared(&self) -> bool {
+        self.try_lock_shared_as(How::here())
+    }
+
+    /// Releases an exclusive acquisition.
+    ///
+    /// A release that does not match an exclusive hold (of a free lock, or by a shared owner
+    /// while nobody waits) is reported before the word changes, in every build: the fast path
+    /// is one CAS from the only word an uncontended exclusive owner can see, as cheap as the
+    /// subtraction it replaces, and anything else goes through a check.
+    ///
+    /// # Safety
+    /// The lock is held exclusively; the caller gives up that ownership.
+    #[inline]
+    #[cfg_attr(feature = "verify", track_caller)]
+    pub unsafe fn unlock_exclusive(&self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.unlock_exclusive_as(How::here()) };
+    }
+
+    /// Releases a shared acquisition.
+    ///
+    /// # Safety
+    /// The lock is held shared; the caller gives up one share.
+    #[inline]
+    #[cfg_attr(feature = "verify", track_caller)]
+    pub unsafe fn unlock_shared(&self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.unlock_shared_as(How::here()) };
+    }
+
+    /// Releases the lock in whichever mode it is held (what `ExReleasePushLock` and
+    /// `FltReleasePushLock` do): an exclusive owner is the one whose word has no share count.
+    ///
+    /// # Safety
+    /// The lock is held, in either mode, by the caller's acquisition.
+    #[inline]
+    #[cfg_attr(feature = "verify", track_caller)]
+    pub unsafe fn unlock(&self) {
+        // SAFETY: forwarded from the caller.
+        let _ = unsafe { self.unlock_as(How::here()) };
+    }
+
+    /// Names the lock: its class in verifier reports and in the lock-order graph (see
+    /// [`LockClass`]). Does nothing without the `verify` feature.
+    #[cfg_attr(feature = "verify", track_caller)]
+    #[cfg_attr(
+        not(feature = "verify"),
+        allow(unused_variables, clippy::unused_self, clippy::missing_const_for_fn)
+    )]
+    pub fn set_class(&self, class: &'static LockClass) {
+        #[cfg(feature = "verify")]
+        verify::classify::<P>(self.address(), Some(class), verify::Site::caller());
+    }
+
+    /// [`lock_exclusive`](Self::lock_exclusive), called as `how` says. False only if the
+    /// verifier, in report-only mode, stopped the call.
+    #[inline]
+    #[cfg_attr(not(feature = "verify"), allow(unused_variables))]
+    pub(crate) fn lock_exclusive_as(&self, how: How) -> bool {
+        #[cfg(feature = "verify")]
+        if !verify::before_acquire::<P>(self.address(), true, how) {
+            return false;
+        }
+        if !self.take_exclusive() && !self.lock_slow(true, how) {
+            return false;
+        }
+        #[cfg(feature = "verify")]
+        verify::acquired::<P>(self.address(), true, how);
+        true
+    }
+
+    /// [`lock_shared`](Self::lock_shared), called as `how` says. False only if the verifier, in
+    /// report-only mode, stopped the call.
+    #[inline]
+    #[cfg_attr(not(feature = "verify"), allow(unused_variables))]
+    pub(crate) fn lock_shared_as(&self, how: How) -> bool {
+        #[cfg(feature = "verify")]
+        if !verify::before_acquire::<P>(self.address(), true, how) {
+            return false;
+        }
+        if !self.take_shared() && !self.lock_slow(false, how) {
+            return false;
+        }
+        #[cfg(feature = "verify")]
+        verify::acquired::<P>(self.address(), false, how);
+        true
+    }
+
+    /// [`try_lock_exclusive`](Self::try_lock_exclusive), called as `how` says.
+    #[inline]
+    #[cfg_attr(not(feature = "verify"), allow(unused_variables))]
+    pub(crate) fn try_lock_exclusive_as(&self, how: How) -> bool {
+        #[cfg(feature = "verify")]
+        if !verify::before_acquire::<P>(self.address(), false, how) {
+            return false;
+        }
+        let taken = self.take_exclusive();
+        #[cfg(feature = "verify")]
+        if taken {
+            verify::acquired::<P>(self.address(), true, how);
+        }
+        taken
+    }
+
+    /// [`try_lock_shared`](Self::try_lock_shared), called as `how` says.
+    #[inline]
+    #[cfg_attr(not(feature = "verify"), allow(unused_variables))]
+    pub(crate) fn try_lock_shared_as(&self, how: How) -> bool {
+        #[cfg(feature = "verify")]
+        if !verify::before_acquire::<P>(self.address(), false, how) {
+            return false;
+        }
+        let taken = self.take_shared();
+        #[cfg(feature = "verify")]
+        if taken {
+            verify::acquired::<P>(self.address(), false, how);
+        }
+        taken
+    }
+
+    /// The exclusive fast path: one `fetch_or`.
+    #[inline]
+    fn take_exclusive(&self) -> bool {
+        !self.state.fetch_or(LOCKED, Acquire).has(LOCKED)
+    }
+
+    /// The shared fast path.
+    #[inline]
+    fn take_shared(&self) -> bool {
         // Read first, then CAS: a guessed CAS (say "free") is one instruction less when nobody
         // else is there, but among other readers it nearly always misses, and a failed locked
         // instruction costs as much as a successful one (measured: 40 % fewer acquisitions at
@@ -280,17 +412,17 @@ impl<P: Platform> RawPushLock<P> {
         false
     }
 
-    /// Releases an exclusive acquisition.
-    ///
-    /// A release that does not match an exclusive hold (of a free lock, or by a shared owner
-    /// while nobody waits) is reported before the word changes, in every build: the fast path
-    /// is one CAS from the only word an uncontended exclusive owner can see, as cheap as the
-    /// subtraction it replaces, and anything else goes through a check.
+    /// [`unlock_exclusive`](Self::unlock_exclusive), called as `how` says.
     ///
     /// # Safety
-    /// The lock is held exclusively; the caller gives up that ownership.
+    /// As for `unlock_exclusive`.
     #[inline]
-    pub unsafe fn unlock_exclusive(&self) {
+    #[cfg_attr(not(feature = "verify"), allow(unused_variables))]
+    pub(crate) unsafe fn unlock_exclusive_as(&self, how: How) {
+        #[cfg(feature = "verify")]
+        if !verify::before_release::<P>(self.address(), Some(true), how) {
+            return;
+        }
         if self
             .state
             .compare_exchange(State::EXCLUSIVE, State::FREE, Release, Relaxed)
@@ -313,7 +445,7 @@ impl<P: Platform> RawPushLock<P> {
             current == State::EXCLUSIVE
         };
         if !exclusive {
-            P::misuse(
+            crate::platform::misuse::<P>(
                 self.as_ptr(),
                 Misuse::ReleaseNotHeld(LockWord(current.bits())),
             );
@@ -321,13 +453,18 @@ impl<P: Platform> RawPushLock<P> {
         self.release(LOCKED);
     }
 
-    /// Releases a shared acquisition.
+    /// [`unlock_shared`](Self::unlock_shared), called as `how` says.
     ///
     /// # Safety
-    /// The lock is held shared; the caller gives up one share.
+    /// As for `unlock_shared`.
     #[inline]
-    pub unsafe fn unlock_shared(&self) {
-        // Read, then CAS, as in `try_lock_shared`. With waiters, the count is elsewhere.
+    #[cfg_attr(not(feature = "verify"), allow(unused_variables))]
+    pub(crate) unsafe fn unlock_shared_as(&self, how: How) {
+        #[cfg(feature = "verify")]
+        if !verify::before_release::<P>(self.address(), Some(false), how) {
+            return;
+        }
+        // Read, then CAS, as in `take_shared`. With waiters, the count is elsewhere.
         let current = self.state.load(Relaxed);
         if let Some(new) = current.remove_shared()
             && self
@@ -340,13 +477,18 @@ impl<P: Platform> RawPushLock<P> {
         self.unlock_shared_slow();
     }
 
-    /// Releases the lock in whichever mode it is held (what `ExReleasePushLock` and
-    /// `FltReleasePushLock` do): an exclusive owner is the one whose word has no share count.
+    /// [`unlock`](Self::unlock), called as `how` says. False only if the verifier, in
+    /// report-only mode, stopped the call.
     ///
     /// # Safety
-    /// The lock is held, in either mode, by the caller's acquisition.
+    /// As for `unlock`.
     #[inline]
-    pub unsafe fn unlock(&self) {
+    #[cfg_attr(not(feature = "verify"), allow(unused_variables))]
+    pub(crate) unsafe fn unlock_as(&self, how: How) -> bool {
+        #[cfg(feature = "verify")]
+        if !verify::before_release::<P>(self.address(), None, how) {
+            return false;
+        }
         // Without waiters the word tells: `0x1` exclusive, `0x1 + n*0x10` shared. With waiters,
         // exclusive and sole-shared release identically, and only shared owners see
         // `MULTIPLE_SHARED`; `unlock_shared_slow` handles both.
@@ -355,6 +497,7 @@ impl<P: Platform> RawPushLock<P> {
         } else {
             self.unlock_shared_slow();
         }
+        true
     }
 
     #[cold]
@@ -365,7 +508,7 @@ impl<P: Platform> RawPushLock<P> {
                 return self.unlock_shared_contended(current);
             }
             let Some(new) = current.remove_shared() else {
-                P::misuse(
+                crate::platform::misuse::<P>(
                     self.as_ptr(),
                     Misuse::ReleaseNotHeld(LockWord(current.bits())),
                 )
@@ -398,7 +541,7 @@ impl<P: Platform> RawPushLock<P> {
     fn release(&self, held: usize) {
         let previous = self.state.fetch_clear_set_bits(held, Release);
         if cfg!(debug_assertions) && previous.bits() & held != held {
-            P::misuse(
+            crate::platform::misuse::<P>(
                 self.as_ptr(),
                 Misuse::ReleaseNotHeld(LockWord(previous.bits())),
             );
@@ -424,8 +567,11 @@ impl<P: Platform> RawPushLock<P> {
         }
     }
 
+    /// Acquires after the fast path failed. False only if the verifier, in report-only mode,
+    /// stopped a thread from waiting on a lock it holds.
     #[cold]
-    fn lock_slow(&self, exclusive: bool) {
+    #[cfg_attr(not(feature = "verify"), allow(unused_variables))]
+    fn lock_slow(&self, exclusive: bool, how: How) -> bool {
         let mut current = self.state.load(Relaxed);
         let mut round = 0_u32;
         loop {
@@ -436,7 +582,7 @@ impl<P: Platform> RawPushLock<P> {
             };
             if let Some(new) = acquired {
                 match self.state.compare_exchange(current, new, Acquire, Relaxed) {
-                    Ok(_) => return,
+                    Ok(_) => return true,
                     Err(actual) => {
                         current = actual;
                         continue;
@@ -445,7 +591,7 @@ impl<P: Platform> RawPushLock<P> {
             }
             if !exclusive && !current.has(WAITING) && current.shares() != 0 {
                 // Free of waiters, held shared, and still no room for one more reader.
-                P::misuse(self.as_ptr(), Misuse::ShareCountOverflow);
+                crate::platform::misuse::<P>(self.as_ptr(), Misuse::ShareCountOverflow);
             }
             // Watching the word for a moment costs less than a trip through the queue (a push, a
             // wake, a sleep) when it is about to change: held by a writer with no queue yet (the
@@ -459,9 +605,13 @@ impl<P: Platform> RawPushLock<P> {
                 current = self.state.load(Relaxed);
                 continue;
             }
+            #[cfg(feature = "verify")]
+            if !verify::before_wait::<P>(self.address(), exclusive, how) {
+                return false;
+            }
             match self.wait_in_queue(exclusive, current) {
                 Some(retry) => current = retry,
-                None => return,
+                None => return true,
             }
         }
     }
@@ -669,7 +819,7 @@ impl<P: Platform> RawPushLock<P> {
         if writer.is_null() {
             // The whole queue is readers: the word goes to `readers` shares and no waiters.
             let Some(new) = State::shared_by(readers) else {
-                P::misuse(self.as_ptr(), Misuse::ShareCountOverflow)
+                crate::platform::misuse::<P>(self.as_ptr(), Misuse::ShareCountOverflow)
             };
             if let Err(actual) = self.state.compare_exchange(current, new, AcqRel, Acquire) {
                 return Some(actual);
@@ -706,6 +856,20 @@ impl<P: Platform> RawPushLock<P> {
 
     const fn as_ptr(&self) -> *const () {
         self.as_ex_push_lock().cast_const().cast()
+    }
+
+    /// The lock's address, exposed for the verifier's tables (which map it back for reports).
+    #[cfg(feature = "verify")]
+    fn address(&self) -> usize {
+        self.as_ptr().expose_provenance()
+    }
+}
+
+/// A dropped lock is forgotten by the verifier, so that a new lock at its address starts afresh.
+#[cfg(feature = "verify")]
+impl<P: Platform> Drop for RawPushLock<P> {
+    fn drop(&mut self) {
+        verify::dropped(self.address());
     }
 }
 

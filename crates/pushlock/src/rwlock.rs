@@ -12,27 +12,33 @@ unsafe impl<P: Platform> lock_api::RawRwLock for RawPushLock<P> {
     // The lock has no thread affinity: any thread may release it.
     type GuardMarker = lock_api::GuardSend;
 
+    #[cfg_attr(feature = "verify", track_caller)]
     fn lock_shared(&self) {
         Self::lock_shared(self);
     }
 
+    #[cfg_attr(feature = "verify", track_caller)]
     fn try_lock_shared(&self) -> bool {
         Self::try_lock_shared(self)
     }
 
+    #[cfg_attr(feature = "verify", track_caller)]
     unsafe fn unlock_shared(&self) {
         // SAFETY: forwarded from the caller, who holds a share.
         unsafe { Self::unlock_shared(self) };
     }
 
+    #[cfg_attr(feature = "verify", track_caller)]
     fn lock_exclusive(&self) {
         Self::lock_exclusive(self);
     }
 
+    #[cfg_attr(feature = "verify", track_caller)]
     fn try_lock_exclusive(&self) -> bool {
         Self::try_lock_exclusive(self)
     }
 
+    #[cfg_attr(feature = "verify", track_caller)]
     unsafe fn unlock_exclusive(&self) {
         // SAFETY: forwarded from the caller, who holds the lock exclusively.
         unsafe { Self::unlock_exclusive(self) };

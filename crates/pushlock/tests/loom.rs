@@ -227,8 +227,12 @@ fn drain_two_shares<P: Platform>(queued: impl FnOnce(&Shared<P>), mode_agnostic:
     let other = shared.clone();
     let writer = thread::spawn(move || other.write());
     queued(&shared);
+    #[cfg(feature = "verify")]
+    pushlock::verify::disown(&shared.lock);
     let other = shared.clone();
     let co_owner = thread::spawn(move || {
+        #[cfg(feature = "verify")]
+        pushlock::verify::adopt(&other.lock, false);
         assert_eq!(other.read_held(), 0);
         // SAFETY: the main thread's second share, handed over: the lock has no affinity.
         unsafe { other.release_share(mode_agnostic) };
@@ -488,6 +492,8 @@ unsafe impl<const SPINS: u32> Platform for Tuned<SPINS> {
     fn misuse(lock: *const (), misuse: Misuse) -> ! {
         LoomPlatform::misuse(lock, misuse)
     }
+
+    pushlock::verify_hooks_from!(LoomPlatform);
 }
 
 /// `readers` readers asleep behind an exclusive owner, released together, while the owner comes

@@ -32,10 +32,11 @@ const NO_INCREMENT: i32 = 0;
 /// `ALL_PROCESSOR_GROUPS`.
 const ALL_PROCESSOR_GROUPS: u16 = 0xFFFF;
 /// Bug check `INVALID_PUSH_LOCK_FLAGS`: 1 = the flags, 2 = the lock's address.
-const INVALID_PUSH_LOCK_FLAGS: u32 = 0x152;
+pub const INVALID_PUSH_LOCK_FLAGS: u32 = 0x152;
 /// Our own bug check for the other caller bugs ("PLCK"): 1 = kind (2 delete in use, 3 release
 /// not held, 4 share-count overflow), 2 = the lock's address, 3 = the lock word; kind 5, a wait
-/// on a wait block's event failed: 2 = the event, 3 = the status.
+/// on a wait block's event failed: 2 = the event, 3 = the status. The verifier's kinds (6–17)
+/// are listed with `verify::Violation`; their parameter 4 is the thread.
 pub const PUSHLOCK_MISUSE: u32 = 0x504C_434B;
 
 #[cfg_attr(
@@ -163,6 +164,37 @@ unsafe impl Platform for KernelPlatform {
     fn leave_critical_region() {
         // SAFETY: balances the `KeEnterCriticalRegion` of the matching acquire.
         unsafe { KeLeaveCriticalRegion() };
+    }
+
+    #[cfg(feature = "verify")]
+    fn current_thread() -> usize {
+        super::kernel_verify::current_thread()
+    }
+
+    #[cfg(feature = "verify")]
+    fn irql_above_apc_level() -> Option<u8> {
+        super::kernel_verify::irql_above_apc_level()
+    }
+
+    #[cfg(feature = "verify")]
+    fn apcs_disabled() -> bool {
+        super::kernel_verify::apcs_disabled()
+    }
+
+    #[cfg(feature = "verify")]
+    fn allocate_verifier(layout: core::alloc::Layout) -> *mut u8 {
+        super::kernel_verify::allocate(layout)
+    }
+
+    #[cfg(feature = "verify")]
+    unsafe fn free_verifier(block: *mut u8, _layout: core::alloc::Layout) {
+        // SAFETY: forwarded from the caller.
+        unsafe { super::kernel_verify::free(block) };
+    }
+
+    #[cfg(feature = "verify")]
+    fn violation(report: &crate::verify::Report<'_>) -> ! {
+        super::kernel_verify::violation(report)
     }
 
     fn misuse(lock: *const (), misuse: Misuse) -> ! {

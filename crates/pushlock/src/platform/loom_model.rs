@@ -41,4 +41,40 @@ unsafe impl Platform for LoomPlatform {
     fn misuse(lock: *const (), misuse: Misuse) -> ! {
         panic!("push lock {lock:p}: {misuse}") // allowed: the models panic as user mode does
     }
+
+    // The verifier's own state is plain atomics, outside the model: its checks run in every
+    // interleaving loom explores without adding interleavings of their own.
+    #[cfg(feature = "verify")]
+    fn current_thread() -> usize {
+        loom::thread_local! {
+            static THREAD_KEY: u8 = 0;
+        }
+        THREAD_KEY.with(|key| core::ptr::from_ref(key).addr())
+    }
+
+    #[cfg(feature = "verify")]
+    fn irql_above_apc_level() -> Option<u8> {
+        None
+    }
+
+    #[cfg(feature = "verify")]
+    fn apcs_disabled() -> bool {
+        true
+    }
+
+    #[cfg(feature = "verify")]
+    fn allocate_verifier(layout: core::alloc::Layout) -> *mut u8 {
+        super::std_verify::allocate(layout)
+    }
+
+    #[cfg(feature = "verify")]
+    unsafe fn free_verifier(block: *mut u8, layout: core::alloc::Layout) {
+        // SAFETY: forwarded from the caller.
+        unsafe { super::std_verify::free(block, layout) };
+    }
+
+    #[cfg(feature = "verify")]
+    fn violation(report: &crate::verify::Report<'_>) -> ! {
+        super::std_verify::violation(report)
+    }
 }

@@ -13,10 +13,14 @@ use crate::LockWord;
 mod kernel;
 #[cfg(all(feature = "km", not(loom)))]
 mod kernel_types;
+#[cfg(all(feature = "km", feature = "verify", not(loom)))]
+mod kernel_verify;
 #[cfg(loom)]
 mod loom_model;
 #[cfg(any(loom, feature = "std"))]
 mod park;
+#[cfg(all(feature = "verify", any(loom, feature = "std")))]
+pub mod std_verify;
 #[cfg(all(feature = "std", not(loom)))]
 mod user;
 
@@ -91,6 +95,91 @@ pub unsafe trait Platform: 'static {
 
     /// Reports a caller bug loudly and never returns (the kernel bug-checks, user mode panics).
     fn misuse(lock: *const (), misuse: Misuse) -> !;
+
+    /// The calling thread as a non-zero key (the kernel: its `KTHREAD`), or 0 where threads
+    /// cannot be told apart (the verifier then leaves the call alone).
+    #[cfg(feature = "verify")]
+    fn current_thread() -> usize;
+
+    /// The IRQL, if it is above `APC_LEVEL` (where a push lock may not be acquired).
+    #[cfg(feature = "verify")]
+    fn irql_above_apc_level() -> Option<u8>;
+
+    /// Whether normal kernel APCs are disabled (`KeAreApcsDisabled`): inside a critical region.
+    #[cfg(feature = "verify")]
+    fn apcs_disabled() -> bool;
+
+    /// Zeroed memory for the verifier's tables (non-paged pool in the kernel, tagged `PlkR`);
+    /// null if there is none.
+    #[cfg(feature = "verify")]
+    fn allocate_verifier(layout: core::alloc::Layout) -> *mut u8;
+
+    /// Frees what [`allocate_verifier`](Self::allocate_verifier) returned.
+    ///
+    /// # Safety
+    /// `block` came from `allocate_verifier` with this `layout`, and nothing uses it any more.
+    #[cfg(feature = "verify")]
+    unsafe fn free_verifier(block: *mut u8, layout: core::alloc::Layout);
+
+    /// Reports a violation the verifier found, in full, and never returns (the kernel prints
+    /// it with `DbgPrintEx` and bug-checks with `PLCK` and the report's parameters; user mode
+    /// panics with it).
+    #[cfg(feature = "verify")]
+    fn violation(report: &crate::verify::Report<'_>) -> !;
+}
+
+/// The verifier's hooks of a platform built on another platform (`$base`).
+///
+/// Use it inside the `unsafe impl Platform`. It expands to nothing without the `verify`
+/// feature, so a wrapping platform compiles either way.
+#[cfg(feature = "verify")]
+#[macro_export]
+macro_rules! verify_hooks_from {
+    ($base:ty) => {
+        fn current_thread() -> usize {
+            <$base as $crate::Platform>::current_thread()
+        }
+
+        fn irql_above_apc_level() -> Option<u8> {
+            <$base as $crate::Platform>::irql_above_apc_level()
+        }
+
+        fn apcs_disabled() -> bool {
+            <$base as $crate::Platform>::apcs_disabled()
+        }
+
+        fn allocate_verifier(layout: core::alloc::Layout) -> *mut u8 {
+            <$base as $crate::Platform>::allocate_verifier(layout)
+        }
+
+        unsafe fn free_verifier(block: *mut u8, layout: core::alloc::Layout) {
+            // SAFETY: forwarded from the caller.
+            unsafe { <$base as $crate::Platform>::free_verifier(block, layout) }
+        }
+
+        fn violation(report: &$crate::verify::Report<'_>) -> ! {
+            <$base as $crate::Platform>::violation(report)
+        }
+    };
+}
+
+/// The verifier's hooks of a [`Platform`] implementation that builds on another platform: none
+/// without the `verify` feature.
+#[cfg(not(feature = "verify"))]
+#[macro_export]
+macro_rules! verify_hooks_from {
+    ($base:ty) => {};
+}
+
+/// Reports a caller bug the lock found: through the verifier's report where it is built in,
+/// else through [`Platform::misuse`].
+pub fn misuse<P: Platform>(lock: *const (), misuse: Misuse) -> ! {
+    #[cfg(feature = "verify")]
+    {
+        crate::verify::misuse::<P>(lock.expose_provenance(), misuse)
+    }
+    #[cfg(not(feature = "verify"))]
+    P::misuse(lock, misuse)
 }
 
 /// A caller bug the lock detects instead of corrupting memory.

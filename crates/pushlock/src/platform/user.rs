@@ -92,4 +92,37 @@ unsafe impl Platform for StdPlatform {
     fn misuse(lock: *const (), misuse: Misuse) -> ! {
         panic!("push lock {lock:p}: {misuse}") // allowed: user mode panics where the kernel bug-checks
     }
+
+    /// The address of the thread's critical-region counter: non-zero, and unique among the
+    /// threads alive.
+    #[cfg(feature = "verify")]
+    fn current_thread() -> usize {
+        CRITICAL_REGION_DEPTH.with(|depth| core::ptr::from_ref(depth).addr())
+    }
+
+    #[cfg(feature = "verify")]
+    fn irql_above_apc_level() -> Option<u8> {
+        None
+    }
+
+    #[cfg(feature = "verify")]
+    fn apcs_disabled() -> bool {
+        Self::critical_region_depth() > 0
+    }
+
+    #[cfg(feature = "verify")]
+    fn allocate_verifier(layout: core::alloc::Layout) -> *mut u8 {
+        super::std_verify::allocate(layout)
+    }
+
+    #[cfg(feature = "verify")]
+    unsafe fn free_verifier(block: *mut u8, layout: core::alloc::Layout) {
+        // SAFETY: forwarded from the caller.
+        unsafe { super::std_verify::free(block, layout) };
+    }
+
+    #[cfg(feature = "verify")]
+    fn violation(report: &crate::verify::Report<'_>) -> ! {
+        super::std_verify::violation(report)
+    }
 }

@@ -94,4 +94,6 @@ unsafe impl Platform for HeldWake {
     fn misuse(lock: *const (), misuse: Misuse) -> ! {
         panic!("push lock {lock:p}: {misuse}")
     }
+
+    pushlock::verify_hooks_from!(pushlock::StdPlatform);
 }

@@ -1,0 +1,221 @@
+//! What each thread holds: a bounded table keyed by the thread, since the kernel has no
+//! thread-local storage.
+//!
+//! A thread claims a slot (CAS of its key into `owners`) when it acquires its first lock and gives
+//! it back when it releases its last, so the table holds only threads that hold push locks right
+//! now. Only the owner writes its slot; reports read other threads' slots, so every field is an
+//! atomic (`Relaxed`: a report's view of another thread is a snapshot, and says so).
+
+use core::sync::atomic::AtomicUsize;
+use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+
+use super::site::Site;
+
+/// Threads that can hold push locks at the same time.
+pub const THREADS: usize = 64;
+/// Push locks one thread can hold at the same time.
+pub const HELD: usize = 16;
+
+/// `mode` bits of a held record.
+const EXCLUSIVE: usize = 0x1;
+/// Acquired through a `Flt*` function: the critical region it entered must still be in force.
+const FLT: usize = 0x2;
+
+/// One lock a thread holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Held {
+    /// The lock's address.
+    pub lock: usize,
+    /// Held exclusively (else shared).
+    pub exclusive: bool,
+    /// Acquired through a `Flt*` function.
+    pub flt: bool,
+    /// Where it was acquired.
+    pub site: Site,
+    /// Its class key in the lock-order graph (see `order`).
+    pub class: usize,
+}
+
+#[derive(Default)]
+struct Record {
+    lock: AtomicUsize,
+    mode: AtomicUsize,
+    site: AtomicUsize,
+    class: AtomicUsize,
+}
+
+impl Record {
+    fn read(&self) -> Held {
+        let mode = self.mode.load(Relaxed);
+        Held {
+            lock: self.lock.load(Relaxed),
+            exclusive: mode & EXCLUSIVE != 0,
+            flt: mode & FLT != 0,
+            site: Site::decode(self.site.load(Relaxed)),
+            class: self.class.load(Relaxed),
+        }
+    }
+
+    fn write(&self, held: &Held) {
+        let exclusive = if held.exclusive { EXCLUSIVE } else { 0 };
+        let mode = exclusive | if held.flt { FLT } else { 0 };
+        self.lock.store(held.lock, Relaxed);
+        self.mode.store(mode, Relaxed);
+        self.site.store(held.site.encode(), Relaxed);
+        self.class.store(held.class, Relaxed);
+    }
+}
+
+/// One thread's held locks, oldest first.
+struct Slot {
+    count: AtomicUsize,
+    held: [Record; HELD],
+}
+
+/// Slot indices in the order a thread's key probes them.
+fn probe(thread: usize) -> impl Iterator<Item = usize> {
+    let start = super::hash(thread);
+    (0..THREADS).map(move |step| start.wrapping_add(step).checked_rem(THREADS).unwrap_or(0))
+}
+
+/// The per-thread table.
+pub struct Threads {
+    owners: [AtomicUsize; THREADS],
+    slots: [Slot; THREADS],
+}
+
+/// A thread's slot, found or claimed.
+#[derive(Clone, Copy)]
+pub struct SlotIndex(usize);
+
+/// Why a lock could not be recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Full {
+    /// Every slot is claimed by another thread.
+    Threads,
+    /// This thread already holds [`HELD`] locks.
+    Held,
+}
+
+impl Threads {
+    fn owner(&self, index: usize) -> Option<&AtomicUsize> {
+        self.owners.get(index)
+    }
+
+    fn slot(&self, index: SlotIndex) -> Option<&Slot> {
+        self.slots.get(index.0)
+    }
+
+    /// The slot `thread` holds, if it holds any lock.
+    pub fn find(&self, thread: usize) -> Option<SlotIndex> {
+        probe(thread)
+            .find(|&index| self.owner(index).is_some_and(|o| o.load(Relaxed) == thread))
+            .map(SlotIndex)
+    }
+
+    /// Records that `thread` now holds `held`, claiming a slot for it if needed.
+    ///
+    /// # Errors
+    /// [`Full`] if there is no slot for the thread or no room in it.
+    pub fn push(&self, thread: usize, held: &Held) -> Result<(), Full> {
+        let index = self
+            .find(thread)
+            .or_else(|| self.claim(thread))
+            .ok_or(Full::Threads)?;
+        let slot = self.slot(index).ok_or(Full::Threads)?;
+        let count = slot.count.load(Relaxed);
+        let result = slot.held.get(count).ok_or(Full::Held).map(|record| {
+            record.write(held);
+            slot.count.store(count.saturating_add(1), Release);
+        });
+        self.give_back_if_empty(index);
+        result
+    }
+
+    /// Whether `thread` can record one more lock: room in its slot, or a free slot (which
+    /// another thread may still take first).
+    ///
+    /// # Errors
+    /// [`Full`] if not.
+    pub fn has_room(&self, thread: usize) -> Result<(), Full> {
+        match self.find(thread).and_then(|index| self.slot(index)) {
+            Some(slot) if slot.count.load(Relaxed) >= HELD => Err(Full::Held),
+            Some(_) => Ok(()),
+            None if self.owners.iter().any(|owner| owner.load(Relaxed) == 0) => Ok(()),
+            None => Err(Full::Threads),
+        }
+    }
+
+    fn claim(&self, thread: usize) -> Option<SlotIndex> {
+        probe(thread)
+            .find(|&index| {
+                self.owner(index).is_some_and(|owner| {
+                    owner.compare_exchange(0, thread, Acquire, Relaxed).is_ok()
+                })
+            })
+            .map(SlotIndex)
+    }
+
+    fn give_back_if_empty(&self, index: SlotIndex) {
+        if self.slot(index).is_some_and(|s| s.count.load(Relaxed) == 0)
+            && let Some(owner) = self.owner(index.0)
+        {
+            owner.store(0, Release);
+        }
+    }
+
+    /// The most recent lock `thread` holds at `lock`, and its position.
+    pub fn find_held(&self, thread: usize, lock: usize) -> Option<(SlotIndex, usize, Held)> {
+        let index = self.find(thread)?;
+        let slot = self.slot(index)?;
+        let count = slot.count.load(Relaxed);
+        slot.held
+            .iter()
+            .take(count)
+            .enumerate()
+            .rev()
+            .map(|(position, record)| (position, record.read()))
+            .find(|(_, held)| held.lock == lock)
+            .map(|(position, held)| (index, position, held))
+    }
+
+    /// Forgets the record at `position` of `thread`'s slot (found by `find_held`), keeping the
+    /// others in acquisition order; gives the slot back if it was the last.
+    pub fn remove(&self, index: SlotIndex, position: usize) {
+        let Some(slot) = self.slot(index) else {
+            return;
+        };
+        let count = slot.count.load(Relaxed);
+        let kept = slot.held.iter().take(count).skip(position);
+        for (to, from) in kept.clone().zip(kept.skip(1)) {
+            to.write(&from.read());
+        }
+        slot.count.store(count.saturating_sub(1), Release);
+        self.give_back_if_empty(index);
+    }
+
+    /// Calls `each` for every lock `thread` holds, oldest first.
+    pub fn for_each_held(&self, thread: usize, mut each: impl FnMut(&Held)) {
+        let Some(slot) = self.find(thread).and_then(|index| self.slot(index)) else {
+            return;
+        };
+        let count = slot.count.load(Acquire);
+        for record in slot.held.iter().take(count) {
+            each(&record.read());
+        }
+    }
+
+    /// Calls `each` with every thread that holds locks and one of its records (a snapshot).
+    pub fn for_each_thread(&self, mut each: impl FnMut(usize, &Held)) {
+        for (owner, slot) in self.owners.iter().zip(&self.slots) {
+            let thread = owner.load(Acquire);
+            if thread == 0 {
+                continue;
+            }
+            let count = slot.count.load(Acquire).min(HELD);
+            for record in slot.held.iter().take(count) {
+                each(thread, &record.read());
+            }
+        }
+    }
+}
