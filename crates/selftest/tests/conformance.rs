@@ -31,12 +31,12 @@ fn passes(name: &str) {
 }
 
 macro_rules! conformance {
-    ($($test:ident => $name:literal,)*) => {
-        $(#[test] fn $test() { passes($name); })*
+    ($($(#[$only:meta])* $test:ident => $name:literal,)*) => {
+        $($(#[$only])* #[test] fn $test() { passes($name); })*
 
         #[test]
         fn every_conformance_scenario_has_a_test() {
-            let tested = [$($name),*];
+            let tested = [$($(#[$only])* $name),*];
             for entry in CATALOGUE.iter().filter(|e| e.kind == ScenarioKind::Conformance) {
                 assert!(tested.contains(&entry.name), "no test for {}", entry.name);
             }
@@ -58,4 +58,22 @@ conformance! {
     readers_together => "readers-together",
     queued_readers_together => "queued-readers-together",
     not_reentrant => "not-reentrant",
+    #[cfg(feature = "verify")]
+    verify_recursive_exclusive => "verify-recursive-exclusive",
+    #[cfg(feature = "verify")]
+    verify_shared_after_exclusive => "verify-shared-after-exclusive",
+    #[cfg(feature = "verify")]
+    verify_shared_while_writer_waits => "verify-shared-while-writer-waits",
+    #[cfg(feature = "verify")]
+    verify_release_not_owner => "verify-release-not-owner",
+    #[cfg(feature = "verify")]
+    verify_release_wrong_mode => "verify-release-wrong-mode",
+    #[cfg(feature = "verify")]
+    verify_lock_order => "verify-lock-order",
+    #[cfg(feature = "verify")]
+    verify_held_at_return => "verify-held-at-return",
+    #[cfg(feature = "verify")]
+    verify_critical_region => "verify-critical-region",
+    #[cfg(feature = "verify")]
+    verify_own_checks => "verify-own-checks",
 }

@@ -1,6 +1,8 @@
 //! The scenario catalogue: ids, names, what each checks, and how each is run.
 
 mod conformance;
+#[cfg(feature = "verify")]
+mod violations;
 
 use pushlock_protocol::ScenarioKind;
 
@@ -46,6 +48,23 @@ enum Check {
     ReadersTogether,
     QueuedReadersTogether,
     NotReentrant,
+    #[cfg(feature = "verify")]
+    Violation(Commit),
+}
+
+/// The verifier's scenarios: each commits one violation on purpose.
+#[cfg(feature = "verify")]
+#[derive(Clone, Copy, Debug)]
+enum Commit {
+    RecursiveExclusive,
+    SharedAfterExclusive,
+    SharedWhileWriterWaits,
+    ReleaseNotOwner,
+    ReleaseWrongMode,
+    LockOrderInversion,
+    HeldAtReturn,
+    CriticalRegionLeft,
+    OwnChecks,
 }
 
 const fn conformance(
@@ -65,6 +84,17 @@ const fn conformance(
     }
 }
 
+#[cfg(feature = "verify")]
+const fn violation(
+    id: u16,
+    name: &'static str,
+    threads: u16,
+    commit: Commit,
+    summary: &'static str,
+) -> Entry {
+    conformance(id, name, threads, Check::Violation(commit), summary)
+}
+
 const fn workload(
     id: u16,
     name: &'static str,
@@ -82,8 +112,11 @@ const fn workload(
     }
 }
 
+/// Scenarios in the catalogue: the verifier's nine only where it is built in.
+const SCENARIOS: usize = if cfg!(feature = "verify") { 25 } else { 16 };
+
 /// Every scenario, in id order.
-pub const CATALOGUE: [Entry; 16] = [
+pub const CATALOGUE: [Entry; SCENARIOS] = [
     conformance(
         1,
         "encodings",
@@ -196,6 +229,78 @@ pub const CATALOGUE: [Entry; 16] = [
         Mode::WriterWait,
         "one writer against a reader flood; the longest writer wait",
     ),
+    #[cfg(feature = "verify")]
+    violation(
+        30,
+        "verify-recursive-exclusive",
+        1,
+        Commit::RecursiveExclusive,
+        "verifier kind 6: the exclusive owner acquires again, reported before it waits",
+    ),
+    #[cfg(feature = "verify")]
+    violation(
+        31,
+        "verify-shared-after-exclusive",
+        1,
+        Commit::SharedAfterExclusive,
+        "verifier kind 7: the exclusive owner asks for a share",
+    ),
+    #[cfg(feature = "verify")]
+    violation(
+        32,
+        "verify-shared-while-writer-waits",
+        2,
+        Commit::SharedWhileWriterWaits,
+        "verifier kind 8: a reader re-acquires while a writer waits behind it",
+    ),
+    #[cfg(feature = "verify")]
+    violation(
+        33,
+        "verify-release-not-owner",
+        2,
+        Commit::ReleaseNotOwner,
+        "verifier kind 9: another thread releases the owner's lock",
+    ),
+    #[cfg(feature = "verify")]
+    violation(
+        34,
+        "verify-release-wrong-mode",
+        1,
+        Commit::ReleaseWrongMode,
+        "verifier kind 10: a share released as exclusive",
+    ),
+    #[cfg(feature = "verify")]
+    violation(
+        35,
+        "verify-lock-order",
+        1,
+        Commit::LockOrderInversion,
+        "verifier kind 11: A then B, later B then A, on one thread (no deadlock needed)",
+    ),
+    #[cfg(feature = "verify")]
+    violation(
+        36,
+        "verify-held-at-return",
+        1,
+        Commit::HeldAtReturn,
+        "verifier kind 12: a lock held at a message callback's return",
+    ),
+    #[cfg(feature = "verify")]
+    violation(
+        37,
+        "verify-critical-region",
+        1,
+        Commit::CriticalRegionLeft,
+        "verifier kind 14: the critical region of a held Flt* lock is left",
+    ),
+    #[cfg(feature = "verify")]
+    violation(
+        38,
+        "verify-own-checks",
+        1,
+        Commit::OwnChecks,
+        "verifier kinds 1, 2: bad *Ex flags, delete of a lock in use",
+    ),
 ];
 
 /// The entry with `id`.
@@ -248,5 +353,22 @@ fn run_check<H: Host>(check: Check, ctx: &mut Ctx<H>) -> Result<(), Failure> {
         Check::ReadersTogether => conformance::readers_inside_together(ctx),
         Check::QueuedReadersTogether => conformance::queued_readers_released_together(ctx),
         Check::NotReentrant => conformance::not_reentrant(ctx),
+        #[cfg(feature = "verify")]
+        Check::Violation(commit) => commit_violation(commit, ctx),
+    }
+}
+
+#[cfg(feature = "verify")]
+fn commit_violation<H: Host>(commit: Commit, ctx: &mut Ctx<H>) -> Result<(), Failure> {
+    match commit {
+        Commit::RecursiveExclusive => violations::recursive_exclusive(ctx),
+        Commit::SharedAfterExclusive => violations::shared_after_exclusive(ctx),
+        Commit::SharedWhileWriterWaits => violations::shared_while_writer_waits(ctx),
+        Commit::ReleaseNotOwner => violations::release_not_owner(ctx),
+        Commit::ReleaseWrongMode => violations::release_wrong_mode(ctx),
+        Commit::LockOrderInversion => violations::lock_order_inversion(ctx),
+        Commit::HeldAtReturn => violations::held_at_return(ctx),
+        Commit::CriticalRegionLeft => violations::critical_region_left(ctx),
+        Commit::OwnChecks => violations::own_checks(ctx),
     }
 }
