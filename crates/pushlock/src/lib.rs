@@ -17,6 +17,7 @@
 //!
 //! Beyond the kernel: readers are never turned into writers, so shared really is shared (see the
 //! `raw` module docs), and the behaviour is pinned by loom models, Miri and a conformance suite.
+#![debugger_visualizer(natvis_file = "../pushlock.natvis")]
 #![no_std]
 #![deny(
     clippy::unwrap_used,
