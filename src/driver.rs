@@ -6,7 +6,7 @@ use core::ffi::c_void;
 use core::ptr;
 use core::sync::atomic::AtomicPtr;
 
-use pushlock::KernelPlatform;
+use pushlock::{KernelPlatform, LockClass};
 use pushlock_selftest::{Policy, Server};
 
 use crate::ffi::{
@@ -44,7 +44,15 @@ pub static DRIVER: Driver = Driver {
 /// Proof that unload waits for the holder; released on drop.
 pub struct InFlight(());
 
+/// The policy set's lock, as verifier reports name it.
+static POLICY_LOCK: LockClass = LockClass::new("filter policy");
+
 impl Driver {
+    /// Names the driver's own locks for the verifier (`DriverEntry`).
+    pub fn name_locks(&self) {
+        self.policy.name_lock(&POLICY_LOCK);
+    }
+
     /// Readies rundown protection (`DriverEntry`, before any callback can run).
     pub fn init_rundown(&self) {
         // SAFETY: a static, nonpaged reference, not yet in use.

@@ -13,7 +13,7 @@ use crate::ffi::{
     NTSTATUS, PDRIVER_OBJECT, PFLT_OBJECT, STATUS_FLT_DO_NOT_DETACH, STATUS_SUCCESS,
     UNICODE_STRING,
 };
-use crate::{filter, host, log, port};
+use crate::{filter, host, log, port, verifier};
 
 /// The driver's entry point (`/ENTRY:DriverEntry`).
 ///
@@ -24,7 +24,26 @@ pub unsafe extern "system" fn driver_entry(
     driver: PDRIVER_OBJECT,
     _registry_path: *const UNICODE_STRING,
 ) -> NTSTATUS {
+    let status = verifier::start();
+    if status < 0 {
+        log::error(c"the lock verifier found no memory for its tables", status);
+        return status;
+    }
+    // SAFETY: forwarded from the I/O manager.
+    let status = unsafe { load(driver) };
+    if status < 0 {
+        verifier::stop();
+    }
+    status
+}
+
+/// Registers, opens the port and starts filtering, undoing the earlier steps if one fails.
+///
+/// # Safety
+/// `driver` is the I/O manager's driver object, and this runs once, in `DriverEntry`.
+unsafe fn load(driver: PDRIVER_OBJECT) -> NTSTATUS {
     DRIVER.init_rundown();
+    DRIVER.name_locks();
     let mut filter: PFLT_OBJECT = ptr::null_mut();
     // SAFETY: the I/O manager's driver object and a static registration with static tables.
     let status =
@@ -84,6 +103,7 @@ pub unsafe extern "system" fn unload(flags: u32) -> NTSTATUS {
     DRIVER.filter.store(ptr::null_mut(), SeqCst);
     DRIVER.wait_for_callbacks();
     host::wait_for_abandoned_threads();
+    verifier::unload();
     log::info(c"unloaded");
     STATUS_SUCCESS
 }

@@ -11,6 +11,7 @@ use crate::ffi::{
     FLT_REGISTRATION_VERSION, FltGetRequestorProcessId, IRP_MJ_CREATE, IRP_MJ_OPERATION_END,
     NTSTATUS, PCFLT_RELATED_OBJECTS, PFLT_CALLBACK_DATA, STATUS_SUCCESS,
 };
+use crate::verifier;
 
 /// Statics Filter Manager reads: immutable after `DriverEntry`, hence `Sync`.
 #[repr(transparent)]
@@ -68,6 +69,7 @@ unsafe extern "system" fn pre_create(
     // SAFETY: Filter Manager passes the operation's valid callback data.
     let pid = unsafe { FltGetRequestorProcessId(data) };
     DRIVER.policy.count_create(pid);
+    verifier::pre_operation_returns();
     FLT_PREOP_SUCCESS_NO_CALLBACK
 }
 

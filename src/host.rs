@@ -96,6 +96,7 @@ unsafe extern "system" fn thread_start(context: *mut c_void) {
     // SAFETY: `spawn` leaked a `Box<Body>` into `context`; it is taken back exactly once, here.
     let body = unsafe { Box::from_raw(context.cast::<Body>()) };
     body();
+    crate::verifier::system_thread_exits();
     // SAFETY: a system thread ends itself; nothing of this thread is used afterwards.
     unsafe { PsTerminateSystemThread(STATUS_SUCCESS) };
 }

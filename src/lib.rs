@@ -54,6 +54,8 @@ mod pool;
 mod port;
 #[cfg(pushlock_kernel)]
 mod user_buffer;
+#[cfg(pushlock_kernel)]
+mod verifier;
 
 #[cfg(all(windows, feature = "wdk"))]
 use wdk_panic as _;

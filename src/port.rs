@@ -15,7 +15,7 @@ use crate::ffi::{
     OBJ_CASE_INSENSITIVE, OBJ_KERNEL_HANDLE, OBJECT_ATTRIBUTES, OBJECT_ATTRIBUTES_LENGTH,
     PFLT_OBJECT, PSECURITY_DESCRIPTOR, STATUS_SUCCESS, UNICODE_STRING,
 };
-use crate::{log, user_buffer};
+use crate::{log, user_buffer, verifier};
 
 /// Largest request the protocol has (a policy: 288 bytes), with room to grow.
 const MAX_REQUEST: usize = 4096;
@@ -166,14 +166,16 @@ unsafe extern "system" fn on_message(
         return STATUS_PORT_DISCONNECTED;
     };
     // SAFETY: the buffers and lengths are Filter Manager's, passed through unchanged.
-    match unsafe { answer(input, input_length, output, output_length) } {
+    let status = match unsafe { answer(input, input_length, output, output_length) } {
         Ok((status, written)) => {
             // SAFETY: as above.
             unsafe { returned.write(written) };
             status
         }
         Err(status) => status,
-    }
+    };
+    verifier::message_callback_returns();
+    status
 }
 
 /// Captures the request, answers it, publishes the reply. The server sees kernel copies only.

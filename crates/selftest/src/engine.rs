@@ -9,7 +9,7 @@ use core::sync::atomic::{
     Ordering::{Relaxed, SeqCst},
 };
 
-use pushlock::{LockWord, Platform, PushRwLock, RawPushLock};
+use pushlock::{LockClass, LockWord, Platform, PushRwLock, RawPushLock};
 use pushlock_protocol::{Outcome, Phase, Role, ThreadReport, U64};
 
 use crate::fallible::{OutOfMemory, Shared, try_box, try_collect, try_push};
@@ -324,6 +324,11 @@ pub struct Ctx<H: Host> {
     detail: Cell<Text>,
 }
 
+/// The lock each scenario round tests, as verifier reports name it.
+static SCENARIO_LOCK: LockClass = LockClass::new("scenario lock");
+/// The lock over a run's first failure.
+static FAILURE_LOCK: LockClass = LockClass::new("scenario failure record");
+
 impl<H: Host> Ctx<H> {
     /// A scenario's world, allocated up front.
     ///
@@ -332,14 +337,19 @@ impl<H: Host> Ctx<H> {
     pub fn new(host: &H, time_limit_ns: u64, seed: u64) -> Result<Self, OutOfMemory> {
         let start_ns = host.now_ns();
         let deadline_ns = start_ns.saturating_add(time_limit_ns);
+        let failure = Shared::try_new(PushRwLock::new(None))?;
+        // SAFETY: only names the lock; its state is untouched.
+        unsafe { failure.raw() }.set_class(&FAILURE_LOCK);
+        let lock = Shared::try_new(RawPushLock::new())?;
+        lock.set_class(&SCENARIO_LOCK);
         Ok(Self {
             env: Env {
                 host: host.clone(),
                 stop: Shared::try_new(AtomicBool::new(false))?,
                 deadline_ns,
-                failure: Shared::try_new(PushRwLock::new(None))?,
+                failure,
             },
-            lock: Shared::try_new(RawPushLock::new())?,
+            lock,
             seed,
             start_ns,
             actors: Vec::new(),
@@ -500,6 +510,7 @@ impl<H: Host> Ctx<H> {
         self.actors.clear();
         self.grants.store(0, SeqCst);
         self.lock = Shared::try_new(RawPushLock::new())?;
+        self.lock.set_class(&SCENARIO_LOCK);
         Ok(())
     }
 

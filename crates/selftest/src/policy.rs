@@ -4,7 +4,7 @@
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use pushlock::{Platform, PushRwLock};
+use pushlock::{LockClass, Platform, PushRwLock};
 use pushlock_protocol::{limits, status};
 
 use crate::host::FilterStats;
@@ -51,6 +51,12 @@ impl<P: Platform> Policy<P> {
             creates_matched: AtomicU64::new(0),
             updates: AtomicU64::new(0),
         }
+    }
+
+    /// Names the set's lock in verifier reports (see [`LockClass`]).
+    pub fn name_lock(&self, class: &'static LockClass) {
+        // SAFETY: only names the lock (the verifier's records); its state is untouched.
+        unsafe { self.set.raw() }.set_class(class);
     }
 
     /// Counts a create by `pid`; true if `pid` is in the set. For the I/O path: holds the lock

@@ -88,15 +88,38 @@ fn policy_and_pre_create_counting_show_in_stats() {
 }
 
 /// `DriverEntry` takes no pool (the driver's state is static), so pool exhaustion cannot fail a
-/// load; nor does an unload.
+/// load; nor does an unload. The verify build allocates the verifier's tables, once.
 #[test]
 fn load_and_unload_allocate_nothing() {
     let session = Session::new();
     let before = session.allocations();
     let driver = Driver::load(&session);
-    assert_eq!(session.allocations(), before, "DriverEntry allocated");
+    let tables = u64::from(cfg!(feature = "verify"));
+    assert_eq!(
+        session.allocations(),
+        before + tables,
+        "DriverEntry allocated"
+    );
     driver.unload(0);
-    assert_eq!(session.allocations(), before, "unload allocated");
+    assert_eq!(session.allocations(), before + tables, "unload allocated");
+}
+
+/// The verify build refuses to load unverified: no pool for the verifier's tables fails
+/// `DriverEntry` with `STATUS_INSUFFICIENT_RESOURCES`, before anything is registered.
+#[cfg(feature = "verify")]
+#[test]
+fn the_verify_build_does_not_load_without_its_tables() {
+    let session = Session::new();
+    session.inject(Fault::Allocation(1));
+    assert_eq!(session.driver_entry(), 0xC000_009A_u32.cast_signed());
+    assert!(!session.loaded());
+    assert_eq!(session.violations(), Vec::<String>::new());
+    assert_eq!(session.leaks(), Vec::<String>::new());
+    let log = session.debug_log();
+    assert!(
+        log.iter().any(|line| line.contains("lock verifier")),
+        "{log:?}"
+    );
 }
 
 #[test]

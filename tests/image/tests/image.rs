@@ -164,6 +164,12 @@ const ALLOWED_IMPORTS: &[(&str, &str, &str)] = &[
         "KeAreApcsDisabled",
         "https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-keareapcsdisabled",
     ),
+    // The verify build only: the verifier keys its per-thread table by the thread object.
+    (
+        "ntoskrnl.exe",
+        "KeGetCurrentThread",
+        "https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-kegetcurrentthread",
+    ),
     (
         "ntoskrnl.exe",
         "KeEnterCriticalRegion",

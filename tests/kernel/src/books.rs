@@ -111,10 +111,14 @@ pub unsafe extern "C" fn DbgPrintEx(
     0
 }
 
-/// `KeBugCheckEx`: the system stops. Here: the report goes to standard error and the process
-/// exits with status 134, so the test run fails with the code and parameters in its output.
+/// `KeBugCheckEx`: the system stops. Here: the debugger log so far (what a kernel debugger
+/// would have shown) and the report go to standard error and the process exits with status 134,
+/// so the test run fails with the code and parameters in its output.
 #[unsafe(no_mangle)]
 pub extern "system" fn KeBugCheckEx(code: u32, p1: usize, p2: usize, p3: usize, p4: usize) -> ! {
+    for line in take_debug_log() {
+        eprintln!("pushlock-kernel: debugger: {line}");
+    }
     eprintln!(
         "pushlock-kernel: BUG CHECK {code:#010x} ({p1:#x}, {p2:#x}, {p3:#x}, {p4:#x}) on {:?}",
         std::thread::current().name()

@@ -10,6 +10,29 @@ thread_local! {
     static CRITICAL_REGION: Cell<u32> = const { Cell::new(0) };
     /// The system thread's object address, 0 on threads the kernel did not create.
     static THREAD_OBJECT: Cell<usize> = const { Cell::new(0) };
+    /// The IRQL the thread runs at (`PASSIVE_LEVEL` unless a test raised it).
+    static IRQL: Cell<u8> = const { Cell::new(0) };
+}
+
+/// A non-zero address unique to the calling thread among those alive: its system thread object,
+/// or, on other threads, the address of its own copy of a thread-local.
+pub fn current_thread() -> usize {
+    match thread_object() {
+        0 => IRQL.with(|irql| std::ptr::from_ref(irql).addr()),
+        object => object,
+    }
+}
+
+pub fn irql() -> u8 {
+    IRQL.with(Cell::get)
+}
+
+/// Runs `f` at IRQL `level` on this thread (as `KeRaiseIrql`/`KeLowerIrql` would), then restores.
+pub fn at_irql<R>(level: u8, f: impl FnOnce() -> R) -> R {
+    let before = IRQL.with(|irql| irql.replace(level));
+    let result = f();
+    IRQL.with(|irql| irql.set(before));
+    result
 }
 
 /// Whether the calling thread is running driver code.

@@ -11,7 +11,7 @@
 //! | `pool` | `ExAllocatePool2`, `ExFreePoolWithTag` | tag non-zero and matching at free, double free, leaks by tag at unload; any allocation can fail |
 //! | `dispatcher` | `KeInitializeEvent`, `KeSetEvent`, `KeWaitForSingleObject`, `KeDelayExecutionThread` | waits only on initialised objects, `KernelMode`, not alertable; who waits on what, for hang reports; signals can be lost (a stuck waiter) |
 //! | `threads` | `PsCreateSystemThread`, `PsTerminateSystemThread`, `ObReferenceObjectByHandle`, `ObfDereferenceObject`, `ZwClose` | handle and reference balance; critical regions left at thread exit; thread start and reference can fail |
-//! | `processor` | `KeEnterCriticalRegion`, `KeLeaveCriticalRegion`, `KeAreApcsDisabled`, `KeQueryPerformanceCounter`, `KeQueryActiveProcessorCountEx` | no leave without an enter |
+//! | `processor` | `KeEnterCriticalRegion`, `KeLeaveCriticalRegion`, `KeAreApcsDisabled`, `KeGetCurrentThread`, `KeGetCurrentIrql` (verify builds; a test sets it), `KeQueryPerformanceCounter`, `KeQueryActiveProcessorCountEx` | no leave without an enter |
 //! | `rundown` | `ExInitializeRundownProtection`, `ExAcquire/ReleaseRundownProtection`, `ExWaitForRundownProtectionRelease` | initialised before use, no release without an acquire |
 //! | `stand_ins` | `FltInitialize/Delete/Acquire*/ReleasePushLock`, `ExInitialize/Delete/Acquire*/ReleaseResourceLite` | stand-ins for the kernel's locks: critical region entered by `Flt*`, resources acquired inside one, deleted free |
 //! | `fltmgr` | the 9 Filter Manager routines of registration and ports | registration version and size, filter never NULL, client port closed by its disconnect callback, server port closed before unregistering, descriptors freed, critical-region depth at every callback's return |
@@ -45,6 +45,7 @@ mod stand_ins;
 mod threads;
 mod user_buffers;
 
+pub use context::at_irql;
 pub use fltmgr::{Handle, UNLOAD_MANDATORY};
 pub use session::{Fault, HANG_LIMIT, Message, Session};
 pub use user_buffers::STATUS_ACCESS_VIOLATION;

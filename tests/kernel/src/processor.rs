@@ -31,6 +31,19 @@ pub extern "system" fn KeAreApcsDisabled() -> u8 {
     u8::from(critical_region_depth() > 0)
 }
 
+/// `KeGetCurrentThread`: the calling thread's object (see `context::current_thread`).
+#[unsafe(no_mangle)]
+pub extern "system" fn KeGetCurrentThread() -> *mut std::ffi::c_void {
+    std::ptr::without_provenance_mut(crate::context::current_thread())
+}
+
+/// The IRQL: on x64 Windows an inline read of CR8, no export; the driver's host lane calls this
+/// instead (`pushlock`'s kernel platform, verify builds).
+#[unsafe(no_mangle)]
+pub extern "system" fn KeGetCurrentIrql() -> u8 {
+    crate::context::irql()
+}
+
 /// `KeQueryPerformanceCounter` (hal.dll): ticks since the first call, at 10 MHz.
 ///
 /// # Safety

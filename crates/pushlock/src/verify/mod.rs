@@ -36,7 +36,7 @@
 //! | global word | meaning |
 //! |---|---|
 //! | `0` | not started: the next lock operation starts it |
-//! | `1` | off ([`stop`], or the allocation failed): every hook returns at once |
+//! | `1` | off ([`stop`], or the allocation failed): every hook returns at once; [`start`] tries again |
 //! | an address | on: the tables |
 //!
 //! # Orderings
@@ -103,11 +103,12 @@ const fn hash(word: usize) -> usize {
 pub struct NoMemory;
 
 /// Allocates the verifier's tables now (the first lock operation does it otherwise), so that a
-/// driver can fail its load rather than run unverified.
+/// driver can fail its load rather than run unverified; after [`stop`], turns it on again.
 ///
 /// # Errors
 /// [`NoMemory`] if the platform could not allocate them; the verifier is then off.
 pub fn start<P: Platform>() -> Result<(), NoMemory> {
+    let _ = TABLES.compare_exchange(OFF, NOT_STARTED, AcqRel, Acquire);
     tables::<P>().map(|_| ()).ok_or(NoMemory)
 }
 
