@@ -232,7 +232,7 @@ pub const CATALOGUE: [Entry; SCENARIOS] = [
     #[cfg(feature = "verify")]
     violation(
         30,
-        "verify-recursive-exclusive",
+        "verify-recursive-x",
         1,
         Commit::RecursiveExclusive,
         "verifier kind 6: the exclusive owner acquires again, reported before it waits",
@@ -240,7 +240,7 @@ pub const CATALOGUE: [Entry; SCENARIOS] = [
     #[cfg(feature = "verify")]
     violation(
         31,
-        "verify-shared-after-exclusive",
+        "verify-shared-after-x",
         1,
         Commit::SharedAfterExclusive,
         "verifier kind 7: the exclusive owner asks for a share",
@@ -248,7 +248,7 @@ pub const CATALOGUE: [Entry; SCENARIOS] = [
     #[cfg(feature = "verify")]
     violation(
         32,
-        "verify-shared-while-writer-waits",
+        "verify-reader-re-entry",
         2,
         Commit::SharedWhileWriterWaits,
         "verifier kind 8: a reader re-acquires while a writer waits behind it",
@@ -264,7 +264,7 @@ pub const CATALOGUE: [Entry; SCENARIOS] = [
     #[cfg(feature = "verify")]
     violation(
         34,
-        "verify-release-wrong-mode",
+        "verify-wrong-mode",
         1,
         Commit::ReleaseWrongMode,
         "verifier kind 10: a share released as exclusive",
@@ -302,6 +302,23 @@ pub const CATALOGUE: [Entry; SCENARIOS] = [
         "verifier kinds 1, 2: bad *Ex flags, delete of a lock in use",
     ),
 ];
+
+/// Every name fits the protocol's 24-byte field, or `ListScenarios` would cut it short.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::arithmetic_side_effects,
+    reason = "evaluated at compile time: a bad index or an overflow fails the build"
+)]
+const _: () = {
+    let mut index = 0;
+    while index < CATALOGUE.len() {
+        assert!(
+            CATALOGUE[index].name.len() <= 24,
+            "a scenario name is longer than 24 bytes"
+        );
+        index += 1;
+    }
+};
 
 /// The entry with `id`.
 pub fn find(id: u16) -> Option<&'static Entry> {
