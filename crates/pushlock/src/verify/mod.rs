@@ -257,9 +257,23 @@ fn word_of(lock: usize) -> LockWord {
     unsafe { &*word }.word()
 }
 
+/// Whether the hooks have work to do: the verifier is on, or not yet started (the first lock
+/// operation starts it). Inlined at every hook, so that a verifier switched off with [`stop`]
+/// costs a load and a branch per operation.
+#[inline]
+fn active() -> bool {
+    TABLES.load(Relaxed) != OFF
+}
+
 /// Before any acquisition: IRQL, critical region, and (for a blocking one) lock order. Returns
 /// whether to go on.
+#[inline]
 pub(crate) fn before_acquire<P: Platform>(lock: usize, blocking: bool, how: How) -> bool {
+    !active() || check_acquire::<P>(lock, blocking, how)
+}
+
+#[inline(never)]
+fn check_acquire<P: Platform>(lock: usize, blocking: bool, how: How) -> bool {
     let Some(thread) = Thread::<P>::current() else {
         return true;
     };
@@ -320,7 +334,15 @@ pub(crate) fn before_wait<P: Platform>(lock: usize, exclusive: bool, how: How) -
 }
 
 /// After an acquisition: record it.
+#[inline]
 pub(crate) fn acquired<P: Platform>(lock: usize, exclusive: bool, how: How) {
+    if active() {
+        record::<P>(lock, exclusive, how);
+    }
+}
+
+#[inline(never)]
+fn record<P: Platform>(lock: usize, exclusive: bool, how: How) {
     let Some(thread) = Thread::<P>::current() else {
         return;
     };
@@ -338,7 +360,13 @@ pub(crate) fn acquired<P: Platform>(lock: usize, exclusive: bool, how: How) {
 
 /// Before a release (`exclusive`: `Some` for a mode-specific release): the thread must hold
 /// the lock, in that mode. Forgets the record. Returns whether to go on.
+#[inline]
 pub(crate) fn before_release<P: Platform>(lock: usize, exclusive: Option<bool>, how: How) -> bool {
+    !active() || check_release::<P>(lock, exclusive, how)
+}
+
+#[inline(never)]
+fn check_release<P: Platform>(lock: usize, exclusive: Option<bool>, how: How) -> bool {
     let Some(thread) = Thread::<P>::current() else {
         return true;
     };
@@ -400,7 +428,7 @@ pub fn adopt<P: Platform>(lock: &crate::RawPushLock<P>, exclusive: bool) {
         site: Site::caller(),
         flt: false,
     };
-    acquired::<P>(lock.as_ex_push_lock().expose_provenance(), exclusive, how);
+    record::<P>(lock.as_ex_push_lock().expose_provenance(), exclusive, how);
 }
 
 /// Reports a lock bug found by the lock's own checks, with the verifier's report.

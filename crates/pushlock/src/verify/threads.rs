@@ -1,18 +1,20 @@
 //! What each thread holds: a bounded table keyed by the thread, since the kernel has no
 //! thread-local storage.
 //!
-//! A thread claims a slot (CAS of its key into `owners`) when it acquires its first lock and gives
-//! it back when it releases its last, so the table holds only threads that hold push locks right
-//! now. Only the owner writes its slot; reports read other threads' slots, so every field is an
-//! atomic (`Relaxed`: a report's view of another thread is a snapshot, and says so).
+//! A thread claims a slot (CAS of its key into `owners`, then its bit in `occupied`) when it
+//! acquires its first lock and gives it back when it releases its last, so the table holds only
+//! threads that hold push locks right now, and a thread finds its slot by testing the few
+//! claimed ones. Only the owner writes its slot; reports read other threads' slots, so every
+//! field is an atomic (`Relaxed`: a report's view of another thread is a snapshot, and says so).
 
-use core::sync::atomic::AtomicUsize;
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use core::sync::atomic::{AtomicU64, AtomicUsize};
 
 use super::site::Site;
 
-/// Threads that can hold push locks at the same time.
+/// Threads that can hold push locks at the same time: one bit each in `occupied`.
 pub const THREADS: usize = 64;
+const _: () = assert!(THREADS == u64::BITS as usize);
 /// Push locks one thread can hold at the same time.
 pub const HELD: usize = 16;
 
@@ -72,14 +74,19 @@ struct Slot {
     held: [Record; HELD],
 }
 
-/// Slot indices in the order a thread's key probes them.
-fn probe(thread: usize) -> impl Iterator<Item = usize> {
-    let start = super::hash(thread);
-    (0..THREADS).map(move |step| start.wrapping_add(step).checked_rem(THREADS).unwrap_or(0))
+/// The slots whose bits are set in `bits`, lowest first.
+fn slots_in(mut bits: u64) -> impl Iterator<Item = usize> {
+    core::iter::from_fn(move || {
+        let index = bits.trailing_zeros();
+        bits &= bits.wrapping_sub(1);
+        (index < u64::BITS).then_some(index as usize)
+    })
 }
 
 /// The per-thread table.
 pub struct Threads {
+    /// Bit `i`: slot `i` is claimed (set after its owner word, cleared before).
+    occupied: AtomicU64,
     owners: [AtomicUsize; THREADS],
     slots: [Slot; THREADS],
 }
@@ -108,7 +115,7 @@ impl Threads {
 
     /// The slot `thread` holds, if it holds any lock.
     pub fn find(&self, thread: usize) -> Option<SlotIndex> {
-        probe(thread)
+        slots_in(self.occupied.load(Acquire))
             .find(|&index| self.owner(index).is_some_and(|o| o.load(Relaxed) == thread))
             .map(SlotIndex)
     }
@@ -141,25 +148,27 @@ impl Threads {
         match self.find(thread).and_then(|index| self.slot(index)) {
             Some(slot) if slot.count.load(Relaxed) >= HELD => Err(Full::Held),
             Some(_) => Ok(()),
-            None if self.owners.iter().any(|owner| owner.load(Relaxed) == 0) => Ok(()),
+            None if self.occupied.load(Relaxed) != u64::MAX => Ok(()),
             None => Err(Full::Threads),
         }
     }
 
+    /// Claims a free slot: its owner word first (other claimers then skip it), then its bit.
     fn claim(&self, thread: usize) -> Option<SlotIndex> {
-        probe(thread)
-            .find(|&index| {
-                self.owner(index).is_some_and(|owner| {
-                    owner.compare_exchange(0, thread, Acquire, Relaxed).is_ok()
-                })
-            })
-            .map(SlotIndex)
+        let index = slots_in(!self.occupied.load(Relaxed)).find(|&index| {
+            self.owner(index)
+                .is_some_and(|owner| owner.compare_exchange(0, thread, Acquire, Relaxed).is_ok())
+        })?;
+        self.occupied.fetch_or(1 << index, Release);
+        Some(SlotIndex(index))
     }
 
+    /// Gives the slot back once it holds nothing: its bit first, then its owner word.
     fn give_back_if_empty(&self, index: SlotIndex) {
         if self.slot(index).is_some_and(|s| s.count.load(Relaxed) == 0)
             && let Some(owner) = self.owner(index.0)
         {
+            self.occupied.fetch_and(!(1 << index.0), Release);
             owner.store(0, Release);
         }
     }
