@@ -143,6 +143,15 @@
 //!
 //! As in the kernel, an exclusive owner that acquires again deadlocks, and so does a shared owner
 //! that acquires again while a writer waits (it queues behind the writer, which waits for it).
+//!
+//! # The verifier's hooks (feature `verify`)
+//!
+//! With the feature, each public operation passes its caller's site ([`How`], `#[track_caller]`)
+//! to the verifier (`crate::verify`): before an acquisition (IRQL, critical region, lock order),
+//! after it (record), before a release (owner and mode, before the word changes), and in
+//! `lock_slow` just before a thread would queue (recursion: it must not wait on a lock it
+//! holds). A hook may stop the call in report-only mode. The word, the queue and every ordering
+//! above are untouched; without the feature the hooks are not compiled and `How` is empty.
 
 use core::marker::PhantomData;
 use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
