@@ -6,6 +6,8 @@
 //! Semantics are those of [`pushlock::nt`] on `KernelPlatform`: the `PlFlt*` functions enter a
 //! critical region on acquire and leave it on release; `PlEx*` expect the caller to have done
 //! so; bad `*Ex` flags bug-check with `INVALID_PUSH_LOCK_FLAGS` (0x152), as the kernel's do.
+//! The try functions return `BOOLEAN` (1 acquired, 0 not). In the verify build each export
+//! records its C caller's return address as the site of the call.
 #![allow(non_snake_case, reason = "the WDK's names, prefixed")]
 
 use pushlock::KernelPlatform;
@@ -14,19 +16,99 @@ use pushlock::nt::{self, EX_PUSH_LOCK};
 type K = KernelPlatform;
 
 /// Forwards one exported function to `pushlock::nt` (the safety contract is the C caller's,
-/// stated on the `nt` function of the same name).
+/// stated on the `nt` function of the same name). `try` marks the two that return `BOOLEAN`.
+#[cfg(not(all(feature = "verify", target_arch = "x86_64")))]
 macro_rules! export {
-    ($($export:ident => $function:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)?;)*) => {$(
+    ($($export:ident => $function:ident($($arg:ident: $ty:ty),*) $(-> $try:ident)?;)*) => {$(
         #[doc = concat!("`", stringify!($function), "` for C callers.")]
         ///
         /// # Safety
         #[doc = concat!("As for [`pushlock::nt::", stringify!($function), "`].")]
         #[unsafe(no_mangle)]
-        pub unsafe extern "system" fn $export(lock: *mut EX_PUSH_LOCK $(, $arg: $ty)*) $(-> $ret)? {
+        pub unsafe extern "system" fn $export(lock: *mut EX_PUSH_LOCK $(, $arg: $ty)*) $(-> returns!($try))? {
             // SAFETY: forwarded from the caller, who keeps the contract of the `nt` function.
-            unsafe { nt::$function::<K>(lock $(, $arg)*) }
+            to_c!(unsafe { nt::$function::<K>(lock $(, $arg)*) } $(, $try)?)
         }
     )*};
+}
+
+/// The return type of an export marked `try`: `BOOLEAN`.
+macro_rules! returns {
+    (try) => {
+        u8
+    };
+}
+
+/// A result as C sees it: a `bool` of a function marked `try` as `BOOLEAN`.
+macro_rules! to_c {
+    ($result:expr) => {
+        $result
+    };
+    ($result:expr, try) => {
+        u8::from($result)
+    };
+}
+
+/// The register that carries the argument after `lock` (and after `flags`, if there is one):
+/// where a trampoline puts the caller's return address for its body.
+#[cfg(all(feature = "verify", target_arch = "x86_64", windows))]
+macro_rules! site_register {
+    () => {
+        "rdx"
+    };
+    ($flags:ident) => {
+        "r8"
+    };
+}
+#[cfg(all(feature = "verify", target_arch = "x86_64", not(windows)))]
+macro_rules! site_register {
+    () => {
+        "rsi"
+    };
+    ($flags:ident) => {
+        "rdx"
+    };
+}
+
+/// The verify build: each export is a trampoline that passes its caller's return address (at
+/// `[rsp]` on entry) as one more argument and jumps to the body, which calls `nt::at` with it
+/// as the site, so that the verifier's reports name the C caller's code, not this file. A tail
+/// jump: the body returns straight to the C caller, on the stack the caller set up.
+#[cfg(all(feature = "verify", target_arch = "x86_64"))]
+macro_rules! export {
+    ($($export:ident => $function:ident($($arg:ident: $ty:ty),*) $(-> $try:ident)?;)*) => {$(
+        #[doc = concat!("`", stringify!($function), "` for C callers (records the caller's return address).")]
+        ///
+        /// # Safety
+        #[doc = concat!("As for [`pushlock::nt::", stringify!($function), "`].")]
+        #[unsafe(naked)]
+        #[unsafe(no_mangle)]
+        pub unsafe extern "system" fn $export(lock: *mut EX_PUSH_LOCK $(, $arg: $ty)*) $(-> returns!($try))? {
+            core::arch::naked_asm!(
+                concat!("mov ", site_register!($($arg)*), ", [rsp]"),
+                "jmp {body}",
+                body = sym body::$export,
+            )
+        }
+    )*
+
+        /// The exports' bodies, called by their trampolines with the caller's return address.
+        mod body {
+            use super::*;
+            $(
+                /// # Safety
+                /// As for the export of the same name; `caller` is its return address.
+                pub unsafe extern "system" fn $export(
+                    lock: *mut EX_PUSH_LOCK $(, $arg: $ty)*,
+                    caller: usize,
+                ) $(-> returns!($try))? {
+                    let site = pushlock::verify::Site::Code(caller);
+                    // SAFETY: forwarded from the C caller, who keeps the `nt` function's contract.
+                    to_c!(unsafe { nt::at::$function::<K>(lock $(, $arg)*, site) } $(, $try)?)
+                }
+            )*
+        }
+    };
 }
 
 export! {
@@ -41,27 +123,9 @@ export! {
     PlExInitializePushLock => ExInitializePushLock();
     PlExAcquirePushLockExclusive => ExAcquirePushLockExclusive();
     PlExAcquirePushLockShared => ExAcquirePushLockShared();
+    PlExTryAcquirePushLockExclusive => ExTryAcquirePushLockExclusive() -> try;
+    PlExTryAcquirePushLockShared => ExTryAcquirePushLockShared() -> try;
     PlExReleasePushLockExclusive => ExReleasePushLockExclusive();
     PlExReleasePushLockShared => ExReleasePushLockShared();
     PlExReleasePushLock => ExReleasePushLock();
-}
-
-/// `ExTryAcquirePushLockExclusive` for C callers: `BOOLEAN` (1 acquired, 0 not).
-///
-/// # Safety
-/// As for [`pushlock::nt::ExTryAcquirePushLockExclusive`].
-#[unsafe(no_mangle)]
-pub unsafe extern "system" fn PlExTryAcquirePushLockExclusive(lock: *mut EX_PUSH_LOCK) -> u8 {
-    // SAFETY: forwarded from the caller.
-    u8::from(unsafe { nt::ExTryAcquirePushLockExclusive::<K>(lock) })
-}
-
-/// `ExTryAcquirePushLockShared` for C callers: `BOOLEAN` (1 acquired, 0 not).
-///
-/// # Safety
-/// As for [`pushlock::nt::ExTryAcquirePushLockShared`].
-#[unsafe(no_mangle)]
-pub unsafe extern "system" fn PlExTryAcquirePushLockShared(lock: *mut EX_PUSH_LOCK) -> u8 {
-    // SAFETY: forwarded from the caller.
-    u8::from(unsafe { nt::ExTryAcquirePushLockShared::<K>(lock) })
 }

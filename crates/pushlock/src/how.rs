@@ -26,6 +26,13 @@ impl How {
         }
     }
 
+    /// A call from `site` (a C caller's return address), through `Ex*`.
+    #[cfg(feature = "verify")]
+    #[inline]
+    pub const fn at(site: Site) -> Self {
+        Self { site, flt: false }
+    }
+
     /// The same call, through a `Flt*` function (which entered a critical region).
     #[inline]
     pub const fn through_flt(self) -> Self {

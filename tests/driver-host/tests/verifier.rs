@@ -76,3 +76,50 @@ fn a_violation_prints_its_report_and_bug_checks_with_its_kind() {
     );
     assert!(bug_check.contains(", 0x11, 0x"), "the word: {bug_check}");
 }
+
+/// A share taken through the C export, from a function of known address: the verifier must
+/// record this function's code as the site, not the export's.
+#[inline(never)]
+fn take_share_from_c(lock: *mut pushlock::EX_PUSH_LOCK) {
+    // SAFETY: a live, initialised lock of the caller's.
+    unsafe { pushlock_filter::exports::PlExAcquirePushLockShared(lock) };
+}
+
+#[test]
+fn a_c_caller_s_return_address_is_the_site_of_its_acquisition() {
+    if std::env::var_os(CHILD).is_some() {
+        let _session = Session::new();
+        let mut lock = pushlock::EX_PUSH_LOCK::new();
+        let caller: fn(*mut pushlock::EX_PUSH_LOCK) = take_share_from_c;
+        eprintln!("caller at {:p}", caller as *const ());
+        take_share_from_c(&raw mut lock);
+        // SAFETY: as above; deliberately recursive.
+        unsafe { pushlock_filter::exports::PlExAcquirePushLockExclusive(&raw mut lock) };
+        unreachable!("the recursion must stop the system");
+    }
+    let test = "a_c_caller_s_return_address_is_the_site_of_its_acquisition";
+    let child = Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--exact", test, "--nocapture", "--test-threads", "1"])
+        .env(CHILD, "1")
+        .output()
+        .expect("the child runs");
+    let stderr = String::from_utf8_lossy(&child.stderr);
+    assert_eq!(child.status.code(), Some(134), "a bug check: {stderr}");
+    let hex_after = |marker: &str| {
+        let start = stderr.find(marker).map(|i| i + marker.len());
+        let digits = start.map(|i| &stderr[i..]).and_then(|rest| {
+            let rest = rest.strip_prefix("0x")?;
+            let end = rest
+                .find(|c: char| !c.is_ascii_hexdigit())
+                .unwrap_or(rest.len());
+            usize::from_str_radix(&rest[..end], 16).ok()
+        });
+        digits.unwrap_or_else(|| panic!("no {marker:?} in: {stderr}"))
+    };
+    let caller = hex_after("caller at ");
+    let site = hex_after("shared, acquired at code ");
+    assert!(
+        (caller..caller + 256).contains(&site),
+        "the site {site:#x} is not a return address in the caller at {caller:#x}: {stderr}"
+    );
+}
