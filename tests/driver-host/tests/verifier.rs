@@ -15,6 +15,19 @@ type Lock = RawPushLock<KernelPlatform>;
 /// The child's cue: commit the violation instead of watching for it.
 const CHILD: &str = "PUSHLOCK_VERIFIER_CHILD";
 
+/// Runs `test` in a child process as the one that commits the violation; it must end in a bug
+/// check. Returns its standard error (the debugger log and the bug check).
+fn bug_check_of(test: &str) -> String {
+    let child = Command::new(std::env::current_exe().expect("the test binary"))
+        .args(["--exact", test, "--nocapture", "--test-threads", "1"])
+        .env(CHILD, "1")
+        .output()
+        .expect("the child runs");
+    let stderr = String::from_utf8_lossy(&child.stderr).into_owned();
+    assert_eq!(child.status.code(), Some(134), "a bug check: {stderr}");
+    stderr
+}
+
 #[test]
 fn an_acquisition_above_apc_level_is_reported_and_not_made() {
     let _session = Session::new();
@@ -50,14 +63,7 @@ fn a_violation_prints_its_report_and_bug_checks_with_its_kind() {
         lock.lock_exclusive();
         unreachable!("the recursion must stop the system");
     }
-    let test = "a_violation_prints_its_report_and_bug_checks_with_its_kind";
-    let child = Command::new(std::env::current_exe().expect("the test binary"))
-        .args(["--exact", test, "--nocapture", "--test-threads", "1"])
-        .env(CHILD, "1")
-        .output()
-        .expect("the child runs");
-    let stderr = String::from_utf8_lossy(&child.stderr);
-    assert_eq!(child.status.code(), Some(134), "a bug check: {stderr}");
+    let stderr = bug_check_of("a_violation_prints_its_report_and_bug_checks_with_its_kind");
     let report = "debugger: PUSH LOCK VERIFIER: recursive acquisition: exclusive by a thread that \
                   holds the lock";
     assert!(stderr.contains(report), "{stderr}");
@@ -97,14 +103,7 @@ fn a_c_caller_s_return_address_is_the_site_of_its_acquisition() {
         unsafe { pushlock_filter::exports::PlExAcquirePushLockExclusive(&raw mut lock) };
         unreachable!("the recursion must stop the system");
     }
-    let test = "a_c_caller_s_return_address_is_the_site_of_its_acquisition";
-    let child = Command::new(std::env::current_exe().expect("the test binary"))
-        .args(["--exact", test, "--nocapture", "--test-threads", "1"])
-        .env(CHILD, "1")
-        .output()
-        .expect("the child runs");
-    let stderr = String::from_utf8_lossy(&child.stderr);
-    assert_eq!(child.status.code(), Some(134), "a bug check: {stderr}");
+    let stderr = bug_check_of("a_c_caller_s_return_address_is_the_site_of_its_acquisition");
     let hex_after = |marker: &str| {
         let start = stderr.find(marker).map(|i| i + marker.len());
         let digits = start.map(|i| &stderr[i..]).and_then(|rest| {

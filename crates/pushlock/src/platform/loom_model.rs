@@ -63,18 +63,5 @@ unsafe impl Platform for LoomPlatform {
     }
 
     #[cfg(feature = "verify")]
-    fn allocate_verifier(layout: core::alloc::Layout) -> *mut u8 {
-        super::std_verify::allocate(layout)
-    }
-
-    #[cfg(feature = "verify")]
-    unsafe fn free_verifier(block: *mut u8, layout: core::alloc::Layout) {
-        // SAFETY: forwarded from the caller.
-        unsafe { super::std_verify::free(block, layout) };
-    }
-
-    #[cfg(feature = "verify")]
-    fn violation(report: &crate::verify::Report<'_>) -> ! {
-        super::std_verify::violation(report)
-    }
+    super::std_verify::std_verify_hooks!();
 }

@@ -65,27 +65,33 @@ fn address<P: Platform>(lock: &RawPushLock<P>) -> usize {
 
 /// Kind 6: the exclusive owner acquires again; the verifier stops it before it waits.
 pub fn recursive_exclusive<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
-    let main = ctx.actor("main", Role::Writer)?;
-    let lock = ctx.lock.clone();
-    let hold = Hold::exclusive(&main, &lock);
-    expect_report(ctx, Violation::RecursiveExclusive, &lock, || {
-        lock.lock_exclusive();
-    })?;
-    ctx.check(lock.word().0 == 0x1, || {
-        text!("the recursion changed the word")
-    })?;
-    hold.release(false);
-    Ok(())
+    owner_acquires_again(
+        ctx,
+        Violation::RecursiveExclusive,
+        RawPushLock::lock_exclusive,
+    )
 }
 
 /// Kind 7: the exclusive owner asks for a share.
 pub fn shared_after_exclusive<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
+    owner_acquires_again(
+        ctx,
+        Violation::SharedAfterExclusive,
+        RawPushLock::lock_shared,
+    )
+}
+
+/// The exclusive owner calls `acquire` on its own lock: reported as `violation`, and the word
+/// stays that of one exclusive owner.
+fn owner_acquires_again<H: Host>(
+    ctx: &mut Ctx<H>,
+    violation: Violation,
+    acquire: fn(&RawPushLock<H::Platform>),
+) -> Outcome {
     let main = ctx.actor("main", Role::Writer)?;
     let lock = ctx.lock.clone();
     let hold = Hold::exclusive(&main, &lock);
-    expect_report(ctx, Violation::SharedAfterExclusive, &lock, || {
-        lock.lock_shared();
-    })?;
+    expect_report(ctx, violation, &lock, || acquire(&lock))?;
     ctx.check(lock.word().0 == 0x1, || {
         text!("the recursion changed the word")
     })?;
