@@ -44,10 +44,17 @@ def loom(model):
                    LOOM_TEST + ["--", "--exact", model], LOOM_ENV)
 
 
-def test(package, binary, name):
+def test(package, binary, name, features=()):
     base = ["cargo", "test", "-p", package, "--test", binary]
+    if features:
+        base += ["--features", ",".join(features)]
     return Catcher(f"test `{binary}::{name}`", base + ["--no-run"],
                    base + ["--", "--exact", name], {})
+
+
+def verified(package, binary, name):
+    """A test of the verifier: built with the `verify` feature."""
+    return test(package, binary, name, features=("verify",))
 
 
 def miri(binary, seeds):
@@ -66,10 +73,56 @@ class Mutation:
 
 
 RAW = "src/raw.rs"
+VERIFY = "src/verify/mod.rs"
+EXPORTS = "../../src/exports.rs"
 BLOCK = "src/wait_block.rs"
 STATE = "src/state.rs"
 
 MUTATIONS = [
+    Mutation(
+        "verifier-lets-a-thread-wait-on-its-own-lock",
+        "issue 14: the verifier does not look for the lock among the waiting thread's own",
+        [(VERIFY, "    let Some((_, _, held)) = thread.tables.threads.find_held(thread.id, lock) else {",
+          "    let Some((_, _, held)) = None::<((), (), crate::verify::Held)> else {")],
+        verified("pushlock", "verify", "exclusive_after_exclusive_is_reported_before_it_waits"),
+    ),
+    Mutation(
+        "verifier-release-owner-unchecked",
+        "issue 14: a release by a thread that holds no record of the lock goes through",
+        [(VERIFY, "        return thread.report(Violation::ReleaseNotOwner, lock, how.site, owner);",
+          "        let _ = owner;\n        return true;")],
+        verified("pushlock", "verify", "a_release_by_another_thread_names_the_owner_and_changes_nothing"),
+    ),
+    Mutation(
+        "verifier-order-never-searched",
+        "issue 14: a new order edge is recorded without looking for a path back (no inversion is "
+        "ever found)",
+        [("src/verify/order.rs", "        if let Some(chain) = self.search(to, from) {",
+          "        if let Some(chain) = None.filter(|_| self.search(to, from).is_some()) {")],
+        verified("pushlock", "verify", "an_inversion_is_reported_the_first_time_though_no_deadlock_happened"),
+    ),
+    Mutation(
+        "verifier-keeps-dropped-locks",
+        "issue 14: a dropped lock stays in the order graph (a new lock at its address inherits "
+        "its edges)",
+        [(VERIFY, "        tables.order.forget(lock);\n    }\n}",
+          "        let _ = (tables, lock);\n    }\n}")],
+        verified("pushlock", "verify", "a_dropped_lock_is_forgotten"),
+    ),
+    Mutation(
+        "verifier-critical-region-unchecked",
+        "issue 14: a thread holding a Flt* lock outside its critical region is not reported",
+        [(VERIFY, "        if P::apcs_disabled() || !self.holds_flt() {",
+          "        if true || P::apcs_disabled() || !self.holds_flt() {")],
+        verified("pushlock", "verify", "leaving_the_critical_region_of_a_held_flt_lock_is_reported"),
+    ),
+    Mutation(
+        "export-trampoline-wrong-register",
+        "issue 14: the verify build's export trampolines put the return address in the wrong "
+        "register (host lane, System V)",
+        [(EXPORTS, "    () => {\n        \"rsi\"\n    };", "    () => {\n        \"rcx\"\n    };")],
+        verified("pushlock-driver-host", "verifier", "a_c_caller_s_return_address_is_the_site_of_its_acquisition"),
+    ),
     Mutation(
         "woken-readers-compete",
         "issue 13.1: woken readers are not handed their shares (the word is cleared) and compete "
@@ -109,9 +162,9 @@ MUTATIONS = [
           "match self.state.compare_exchange(current, new, Relaxed, Relaxed) {\n"
           "                Ok(_) => return true,"),
          (RAW, "match self.state.compare_exchange(current, new, Acquire, Relaxed) {\n"
-               "                    Ok(_) => return,",
+               "                    Ok(_) => return true,",
           "match self.state.compare_exchange(current, new, Relaxed, Relaxed) {\n"
-          "                    Ok(_) => return,")],
+          "                    Ok(_) => return true,")],
         miri("stress", 8),
     ),
     Mutation(
@@ -138,8 +191,8 @@ MUTATIONS = [
     Mutation(
         "mismatched-release-unchecked",
         "issue 13.6: `unlock_exclusive` of a free or shared lock is not checked",
-        [(RAW, "        if !exclusive {\n            P::misuse(",
-          "        if false && !exclusive {\n            P::misuse(")],
+        [(RAW, "        if !exclusive {\n            crate::platform::misuse::<P>(",
+          "        if false && !exclusive {\n            crate::platform::misuse::<P>(")],
         test("pushlock", "nt_api",
              "an_exclusive_release_that_does_not_match_is_reported_and_changes_nothing"),
     ),

@@ -7,7 +7,9 @@
 #![cfg(all(feature = "verify", not(loom)))]
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
+use std::time::Duration;
 
 use pushlock::verify::{self, HeldAt};
 use pushlock::{LockClass, Platform, RawPushLock, RwLock, StdPlatform, nt};
@@ -30,85 +32,111 @@ fn site_above() -> String {
     format!("{}:{}:", location.file(), location.line() - 1)
 }
 
+/// Runs `body` with a lock on a thread of its own, and fails with the lock's word if it has not
+/// finished within the deadline: an unreported recursion waits forever, and a hang must fail the
+/// test, not stall it.
+fn within_deadline(body: impl FnOnce(&'static Lock) + Send + 'static) {
+    let lock: &'static Lock = Box::leak(Box::new(Lock::new()));
+    let (done, finished) = mpsc::channel();
+    let runner = thread::spawn(move || {
+        body(lock);
+        let _ = done.send(());
+    });
+    match finished.recv_timeout(Duration::from_secs(if cfg!(miri) { 3600 } else { 30 })) {
+        Ok(()) | Err(RecvTimeoutError::Disconnected) => {
+            if let Err(panic) = runner.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+        Err(RecvTimeoutError::Timeout) => panic!(
+            "hung: a thread waits on its own lock, unreported; word {}",
+            lock.word()
+        ),
+    }
+}
+
 #[test]
 fn exclusive_after_exclusive_is_reported_before_it_waits() {
-    let lock = Lock::new();
-    lock.lock_exclusive();
-    let first = site_above();
-    let report = report_of(|| lock.lock_exclusive());
-    assert!(
-        report.contains("exclusive by a thread that holds the lock"),
-        "{report}"
-    );
-    assert!(report.contains("this thread holds it"), "{report}");
-    assert!(
-        report.contains(&format!("exclusive, acquired at {first}")),
-        "{report}"
-    );
-    assert_eq!(lock.word().0, 0x1, "the second acquisition changed nothing");
-    // SAFETY: held exclusively above.
-    unsafe { lock.unlock_exclusive() };
-    assert_eq!(lock.word().0, 0);
+    within_deadline(|lock| {
+        lock.lock_exclusive();
+        let first = site_above();
+        let report = report_of(|| lock.lock_exclusive());
+        assert!(
+            report.contains("exclusive by a thread that holds the lock"),
+            "{report}"
+        );
+        assert!(report.contains("this thread holds it"), "{report}");
+        assert!(
+            report.contains(&format!("exclusive, acquired at {first}")),
+            "{report}"
+        );
+        assert_eq!(lock.word().0, 0x1, "the second acquisition changed nothing");
+        // SAFETY: held exclusively above.
+        unsafe { lock.unlock_exclusive() };
+        assert_eq!(lock.word().0, 0);
+    });
 }
 
 #[test]
 fn exclusive_after_shared_and_shared_after_exclusive_are_reported() {
-    let lock = Lock::new();
-    lock.lock_shared();
-    let report = report_of(|| lock.lock_exclusive());
-    assert!(
-        report.contains("exclusive by a thread that holds the lock"),
-        "{report}"
-    );
-    assert!(report.contains("shared, acquired at"), "{report}");
-    assert_eq!(lock.word().0, 0x11);
-    // SAFETY: one share held above.
-    unsafe { lock.unlock_shared() };
+    within_deadline(|lock| {
+        lock.lock_shared();
+        let report = report_of(|| lock.lock_exclusive());
+        assert!(
+            report.contains("exclusive by a thread that holds the lock"),
+            "{report}"
+        );
+        assert!(report.contains("shared, acquired at"), "{report}");
+        assert_eq!(lock.word().0, 0x11);
+        // SAFETY: one share held above.
+        unsafe { lock.unlock_shared() };
 
-    lock.lock_exclusive();
-    let report = report_of(|| lock.lock_shared());
-    assert!(
-        report.contains("shared by the thread that holds the lock exclusively"),
-        "{report}"
-    );
-    assert_eq!(lock.word().0, 0x1);
-    // SAFETY: held exclusively above.
-    unsafe { lock.unlock_exclusive() };
+        lock.lock_exclusive();
+        let report = report_of(|| lock.lock_shared());
+        assert!(
+            report.contains("shared by the thread that holds the lock exclusively"),
+            "{report}"
+        );
+        assert_eq!(lock.word().0, 0x1);
+        // SAFETY: held exclusively above.
+        unsafe { lock.unlock_exclusive() };
+    });
 }
 
 #[test]
 fn shared_again_is_allowed_until_a_writer_waits() {
-    let lock = Lock::new();
-    lock.lock_shared();
-    lock.lock_shared();
-    assert_eq!(
-        lock.word().0,
-        0x21,
-        "a second share with nobody waiting does not hang"
-    );
-    thread::scope(|scope| {
-        let writer = scope.spawn(|| {
-            lock.lock_exclusive();
-            // SAFETY: held exclusively just above.
-            unsafe { lock.unlock_exclusive() };
-        });
-        while !lock.word().is_waiting() {
-            thread::yield_now();
-        }
-        let report = report_of(|| lock.lock_shared());
-        assert!(
-            report.contains("shared again while a writer waits"),
-            "{report}"
+    within_deadline(|lock| {
+        lock.lock_shared();
+        lock.lock_shared();
+        assert_eq!(
+            lock.word().0,
+            0x21,
+            "a second share with nobody waiting does not hang"
         );
-        // SAFETY: two shares held above.
-        unsafe { lock.unlock_shared() };
-        // SAFETY: as above.
-        unsafe { lock.unlock_shared() };
-        writer
-            .join()
-            .expect("the writer gets in once the shares are gone");
+        thread::scope(|scope| {
+            let writer = scope.spawn(|| {
+                lock.lock_exclusive();
+                // SAFETY: held exclusively just above.
+                unsafe { lock.unlock_exclusive() };
+            });
+            while !lock.word().is_waiting() {
+                thread::yield_now();
+            }
+            let report = report_of(|| lock.lock_shared());
+            assert!(
+                report.contains("shared again while a writer waits"),
+                "{report}"
+            );
+            // SAFETY: two shares held above.
+            unsafe { lock.unlock_shared() };
+            // SAFETY: as above.
+            unsafe { lock.unlock_shared() };
+            writer
+                .join()
+                .expect("the writer gets in once the shares are gone");
+        });
+        assert_eq!(lock.word().0, 0);
     });
-    assert_eq!(lock.word().0, 0);
 }
 
 #[test]
