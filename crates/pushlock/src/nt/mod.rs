@@ -13,7 +13,7 @@
 //! acquisitions, because they dereference a raw pointer.
 //!
 //! With the verifier (feature `verify`) each function records its caller's source line
-//! (`#[track_caller]`), and [`at`] offers the same functions with the site given explicitly: the
+//! (`#[track_caller]`), and `at` offers the same functions with the site given explicitly: the
 //! driver's C exports pass their caller's return address.
 #![allow(non_snake_case, non_camel_case_types)]
 // loom's atomics have no const constructors, so these cannot be `const` in every build.
@@ -85,7 +85,7 @@ pub const FLT_PUSH_LOCK_VALID_FLAGS: u32 =
     FLT_PUSH_LOCK_ENABLE_AUTO_BOOST | FLT_PUSH_LOCK_DISABLE_AUTO_BOOST;
 
 /// Defines each `nt` function as a thin public wrapper over its implementation in `calls`, which
-/// takes the caller's site; with the verifier, also its twin in [`at`] with an explicit site.
+/// takes the caller's site; with the verifier, also its twin in `at` with an explicit site.
 macro_rules! api {
     ($(
         $(#[$doc:meta])*

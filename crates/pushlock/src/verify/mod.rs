@@ -59,8 +59,8 @@ mod report;
 mod site;
 pub mod threads;
 
-use core::sync::atomic::AtomicUsize;
 use core::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use core::sync::atomic::{AtomicPtr, AtomicUsize};
 
 pub use report::{HeldAt, Report, Violation};
 pub use site::Site;
@@ -82,9 +82,15 @@ pub struct Tables {
 }
 
 /// See the module docs' state table.
-static TABLES: AtomicUsize = AtomicUsize::new(NOT_STARTED);
-const NOT_STARTED: usize = 0;
-const OFF: usize = 1;
+static TABLES: AtomicPtr<Tables> = AtomicPtr::new(NOT_STARTED);
+const NOT_STARTED: *mut Tables = core::ptr::null_mut();
+/// Never an allocation's address (`Tables` is 8-aligned).
+const OFF: *mut Tables = core::ptr::without_provenance_mut(1);
+
+/// Whether `tables` is an allocation's address (not one of the two states without tables).
+fn allocated(tables: *mut Tables) -> bool {
+    tables.addr() > OFF.addr()
+}
 /// The lock whose violations are counted instead of reported (self-tests); 0: none.
 static REPORT_ONLY: AtomicUsize = AtomicUsize::new(0);
 
@@ -118,21 +124,16 @@ pub fn start<P: Platform>() -> Result<(), NoMemory> {
 /// No push-lock operation is in progress on any thread, and none holds a lock.
 pub unsafe fn stop<P: Platform>() {
     let previous = TABLES.swap(OFF, AcqRel);
-    if previous > OFF {
+    if allocated(previous) {
         // SAFETY: allocated by `tables` through `P`; nobody uses it (caller).
-        unsafe {
-            P::free_verifier(
-                core::ptr::with_exposed_provenance_mut(previous),
-                core::alloc::Layout::new::<Tables>(),
-            );
-        }
+        unsafe { P::free_verifier(previous.cast(), core::alloc::Layout::new::<Tables>()) };
     }
 }
 
 /// Whether the verifier is on.
 #[must_use]
 pub fn is_on() -> bool {
-    TABLES.load(Relaxed) > OFF
+    allocated(TABLES.load(Relaxed))
 }
 
 /// Starts report-only mode for violations on `lock` (its address). For self-tests only.
@@ -166,31 +167,27 @@ pub fn reported() -> (usize, usize, usize) {
 }
 
 fn current() -> Option<&'static Tables> {
-    let word = TABLES.load(Acquire);
-    // SAFETY: addresses are only published by `tables`, pointing at an initialised (zeroed)
+    let tables = TABLES.load(Acquire);
+    // SAFETY: allocations are only published by `tables`, pointing at an initialised (zeroed)
     // `Tables` that stays allocated until `stop`, which no running lock operation overlaps.
-    (word > OFF).then(|| unsafe { &*core::ptr::with_exposed_provenance::<Tables>(word) })
+    allocated(tables).then(|| unsafe { &*tables })
 }
 
 fn tables<P: Platform>() -> Option<&'static Tables> {
-    match TABLES.load(Acquire) {
-        NOT_STARTED => {}
-        OFF => return None,
-        _ => return current(),
+    let state = TABLES.load(Acquire);
+    if state != NOT_STARTED {
+        return current();
     }
     let layout = core::alloc::Layout::new::<Tables>();
     let fresh = P::allocate_verifier(layout);
-    let word = if fresh.is_null() {
-        OFF
-    } else {
-        fresh.expose_provenance()
-    };
-    if let Err(winner) = TABLES.compare_exchange(NOT_STARTED, word, AcqRel, Acquire) {
-        if !fresh.is_null() {
-            // SAFETY: ours, never published.
-            unsafe { P::free_verifier(fresh, layout) };
-        }
-        return (winner > OFF).then(current).flatten();
+    let published = if fresh.is_null() { OFF } else { fresh.cast() };
+    if TABLES
+        .compare_exchange(NOT_STARTED, published, AcqRel, Acquire)
+        .is_err()
+        && !fresh.is_null()
+    {
+        // SAFETY: ours, never published: another thread published its own first.
+        unsafe { P::free_verifier(fresh, layout) };
     }
     current()
 }
