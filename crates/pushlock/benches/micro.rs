@@ -9,6 +9,8 @@
 //!
 //! `cargo bench -p pushlock --bench micro`
 //!
+//! `pushlock-counted` is the same lock keeping its contention statistics (`CountedRwLock`).
+//!
 //! The verifier's cost: `--features verify` runs the same benchmarks with the verifier on, and
 //! with `PUSHLOCK_VERIFY=off` in the environment, compiled in but switched off
 //! (`pushlock::verify::stop` before the first lock operation).
@@ -66,6 +68,7 @@ macro_rules! guard_locks {
 
 guard_locks!(is_some:
     pushlock::RwLock<()>,
+    pushlock::CountedRwLock<()>,
     parking_lot::RwLock<()>,
     spin::RwLock<()>,
     usync::RwLock<()>
@@ -109,6 +112,7 @@ impl Lock for AtomicUsize {
 macro_rules! each_peer {
     ($bench:ident($group:expr $(, $arg:expr)*)) => {
         $bench::<pushlock::RwLock<()>>($group, "pushlock" $(, $arg)*);
+        $bench::<pushlock::CountedRwLock<()>>($group, "pushlock-counted" $(, $arg)*);
         $bench::<parking_lot::RwLock<()>>($group, "parking_lot" $(, $arg)*);
         $bench::<std::sync::RwLock<()>>($group, "std" $(, $arg)*);
         $bench::<spin::RwLock<()>>($group, "spin" $(, $arg)*);

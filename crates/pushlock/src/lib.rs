@@ -9,6 +9,9 @@
 //! - [`RawPushLock<P>`]: the lock, generic over the [`Platform`] its waiters sleep on.
 //! - [`nt`]: the Windows-shaped API (`ExAcquirePushLockExclusive`, `FltReleasePushLock`, ...).
 //! - [`RwLock<T>`] (feature `std`): a guard-based lock for ordinary Rust through `lock_api`.
+//! - [`CountedPushLock<P>`] and [`CountedRwLock<T>`]: the same lock with contention statistics
+//!   beside the word ([`LockStatistics`]: acquisitions, contended, spun, sleeps, longest wait
+//!   and hold), cheap enough to leave on.
 //! - [`LockClass`]: names for locks; with the `verify` feature, the `verify` module reports
 //!   recursion, releases by non-owners, lock-order inversions and locks held at the wrong time.
 //! - Platforms: [`StdPlatform`] (feature `std`), `KernelPlatform` (feature `km`: the Windows
@@ -35,6 +38,8 @@
 extern crate std;
 
 mod class;
+#[cfg(not(loom))]
+mod counted;
 mod how;
 mod lock_word;
 pub mod nt;
@@ -49,6 +54,8 @@ pub mod verify;
 mod wait_block;
 
 pub use class::LockClass;
+#[cfg(not(loom))]
+pub use counted::{CountedPushLock, HOLD_SAMPLE, LockStatistics};
 pub use lock_word::LockWord;
 pub use nt::EX_PUSH_LOCK;
 #[cfg(loom)]
@@ -60,6 +67,6 @@ pub use platform::{KEVENT, KernelPlatform};
 pub use platform::{Misuse, Platform};
 pub use raw::RawPushLock;
 #[cfg(all(feature = "lock_api", not(loom)))]
-pub use rwlock::PushRwLock;
+pub use rwlock::{CountedPushRwLock, PushRwLock, Statistics};
 #[cfg(all(feature = "std", not(loom)))]
-pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use rwlock::{CountedRwLock, RwLock, RwLockReadGuard, RwLockWriteGuard};

@@ -254,7 +254,7 @@ impl<P: Platform> RawPushLock<P> {
     #[inline]
     #[cfg_attr(feature = "verify", track_caller)]
     pub fn lock_exclusive(&self) {
-        let _ = self.lock_exclusive_as(How::here());
+        let _sleeps = self.lock_exclusive_as(How::here());
     }
 
     /// Acquires the lock exclusively if no one owns it; never waits. Succeeds even if waiters
@@ -270,7 +270,7 @@ impl<P: Platform> RawPushLock<P> {
     #[inline]
     #[cfg_attr(feature = "verify", track_caller)]
     pub fn lock_shared(&self) {
-        let _ = self.lock_shared_as(How::here());
+        let _sleeps = self.lock_shared_as(How::here());
     }
 
     /// Acquires the lock shared if it is free or shared with no one waiting; never waits.
@@ -332,38 +332,42 @@ impl<P: Platform> RawPushLock<P> {
         verify::classify::<P>(self.address(), Some(class), verify::Site::caller());
     }
 
-    /// [`lock_exclusive`](Self::lock_exclusive), called as `how` says. False only if the
-    /// verifier, in report-only mode, stopped the call.
+    /// [`lock_exclusive`](Self::lock_exclusive), called as `how` says: how many times the thread slept
+    /// on the way, or `None` if the verifier, in report-only mode, stopped the call.
     #[inline]
     #[cfg_attr(not(feature = "verify"), allow(unused_variables))]
-    pub(crate) fn lock_exclusive_as(&self, how: How) -> bool {
+    pub(crate) fn lock_exclusive_as(&self, how: How) -> Option<u32> {
         #[cfg(feature = "verify")]
         if !verify::before_acquire::<P>(self.address(), true, how) {
-            return false;
+            return None;
         }
-        if !self.take_exclusive() && !self.lock_slow(true, how) {
-            return false;
-        }
+        let sleeps = if self.take_exclusive() {
+            0
+        } else {
+            self.lock_slow(true, how)?
+        };
         #[cfg(feature = "verify")]
         verify::acquired::<P>(self.address(), true, how);
-        true
+        Some(sleeps)
     }
 
-    /// [`lock_shared`](Self::lock_shared), called as `how` says. False only if the verifier, in
-    /// report-only mode, stopped the call.
+    /// [`lock_shared`](Self::lock_shared), called as `how` says: how many times the thread slept
+    /// on the way, or `None` if the verifier, in report-only mode, stopped the call.
     #[inline]
     #[cfg_attr(not(feature = "verify"), allow(unused_variables))]
-    pub(crate) fn lock_shared_as(&self, how: How) -> bool {
+    pub(crate) fn lock_shared_as(&self, how: How) -> Option<u32> {
         #[cfg(feature = "verify")]
         if !verify::before_acquire::<P>(self.address(), true, how) {
-            return false;
+            return None;
         }
-        if !self.take_shared() && !self.lock_slow(false, how) {
-            return false;
-        }
+        let sleeps = if self.take_shared() {
+            0
+        } else {
+            self.lock_slow(false, how)?
+        };
         #[cfg(feature = "verify")]
         verify::acquired::<P>(self.address(), false, how);
-        true
+        Some(sleeps)
     }
 
     /// [`try_lock_exclusive`](Self::try_lock_exclusive), called as `how` says.
@@ -576,11 +580,13 @@ impl<P: Platform> RawPushLock<P> {
         }
     }
 
-    /// Acquires after the fast path failed. False only if the verifier, in report-only mode,
-    /// stopped a thread from waiting on a lock it holds.
+    /// Acquires after the fast path failed; returns how many times the thread slept. `None`
+    /// only if the verifier, in report-only mode, stopped a thread from waiting on a lock it
+    /// holds.
     #[cold]
     #[cfg_attr(not(feature = "verify"), allow(unused_variables))]
-    fn lock_slow(&self, exclusive: bool, how: How) -> bool {
+    fn lock_slow(&self, exclusive: bool, how: How) -> Option<u32> {
+        let mut sleeps = 0_u32;
         let mut current = self.state.load(Relaxed);
         let mut round = 0_u32;
         loop {
@@ -591,7 +597,7 @@ impl<P: Platform> RawPushLock<P> {
             };
             if let Some(new) = acquired {
                 match self.state.compare_exchange(current, new, Acquire, Relaxed) {
-                    Ok(_) => return true,
+                    Ok(_) => return Some(sleeps),
                     Err(actual) => {
                         current = actual;
                         continue;
@@ -616,19 +622,19 @@ impl<P: Platform> RawPushLock<P> {
             }
             #[cfg(feature = "verify")]
             if !verify::before_wait::<P>(self.address(), exclusive, how) {
-                return false;
+                return None;
             }
-            match self.wait_in_queue(exclusive, current) {
+            match self.wait_in_queue(exclusive, current, &mut sleeps) {
                 Some(retry) => current = retry,
-                None => return true,
+                None => return Some(sleeps),
             }
         }
     }
 
     /// Pushes a wait block for this thread on top of `current` and waits until released; or,
     /// if the word changed under us, returns at once. Returns the word to retry with, or `None`
-    /// if the waker handed the lock over to us.
-    fn wait_in_queue(&self, exclusive: bool, current: State) -> Option<State> {
+    /// if the waker handed the lock over to us. Counts a sleep in `sleeps` if it slept.
+    fn wait_in_queue(&self, exclusive: bool, current: State, sleeps: &mut u32) -> Option<State> {
         // Reaching here means the lock is owned, or a reader met waiters: either way `LOCKED`
         // or `WAITING` is set, so a new head keeps some owner or waker responsible for us.
         let first = !current.has(WAITING);
@@ -667,7 +673,11 @@ impl<P: Platform> RawPushLock<P> {
         if claims && self.claim_when_released(&raw const block, new, spins) {
             return None;
         }
-        if block.wait() {
+        let woken = block.wait();
+        if woken.slept {
+            *sleeps = sleeps.saturating_add(1);
+        }
+        if woken.owner {
             return None;
         }
         Some(self.state.load(Relaxed))

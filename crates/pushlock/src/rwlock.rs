@@ -1,5 +1,6 @@
 //! `lock_api` integration: guards, `RwLock<T>`, and everything else `lock_api` builds on a raw lock.
 
+use crate::counted::{CountedPushLock, LockStatistics};
 use crate::platform::Platform;
 use crate::raw::RawPushLock;
 
@@ -68,3 +69,72 @@ pub type RwLockReadGuard<'a, T> = lock_api::RwLockReadGuard<'a, RawPushLock<crat
 #[cfg(feature = "std")]
 pub type RwLockWriteGuard<'a, T> =
     lock_api::RwLockWriteGuard<'a, RawPushLock<crate::StdPlatform>, T>;
+
+// SAFETY: the same lock as `RawPushLock`'s impl above; the counters beside it change nothing of
+// its exclusion or orderings.
+unsafe impl<P: Platform> lock_api::RawRwLock for CountedPushLock<P> {
+    #[allow(clippy::declare_interior_mutable_const)]
+    const INIT: Self = Self::new();
+
+    type GuardMarker = lock_api::GuardSend;
+
+    #[cfg_attr(feature = "verify", track_caller)]
+    fn lock_shared(&self) {
+        Self::lock_shared(self);
+    }
+
+    #[cfg_attr(feature = "verify", track_caller)]
+    fn try_lock_shared(&self) -> bool {
+        Self::try_lock_shared(self)
+    }
+
+    #[cfg_attr(feature = "verify", track_caller)]
+    unsafe fn unlock_shared(&self) {
+        // SAFETY: forwarded from the caller, who holds a share.
+        unsafe { Self::unlock_shared(self) };
+    }
+
+    #[cfg_attr(feature = "verify", track_caller)]
+    fn lock_exclusive(&self) {
+        Self::lock_exclusive(self);
+    }
+
+    #[cfg_attr(feature = "verify", track_caller)]
+    fn try_lock_exclusive(&self) -> bool {
+        Self::try_lock_exclusive(self)
+    }
+
+    #[cfg_attr(feature = "verify", track_caller)]
+    unsafe fn unlock_exclusive(&self) {
+        // SAFETY: forwarded from the caller, who holds the lock exclusively.
+        unsafe { Self::unlock_exclusive(self) };
+    }
+
+    fn is_locked(&self) -> bool {
+        self.raw().is_locked()
+    }
+
+    fn is_locked_exclusive(&self) -> bool {
+        self.raw().word().is_exclusive_uncontended()
+    }
+}
+
+/// A reader-writer lock protecting a `T` that keeps contention statistics, over `P`.
+pub type CountedPushRwLock<P, T> = lock_api::RwLock<CountedPushLock<P>, T>;
+
+/// [`CountedPushRwLock`] for ordinary Rust programs, on [`StdPlatform`](crate::StdPlatform).
+#[cfg(feature = "std")]
+pub type CountedRwLock<T> = CountedPushRwLock<crate::StdPlatform, T>;
+
+/// The statistics of a lock that keeps them: `lock.statistics()` on a [`CountedRwLock`].
+pub trait Statistics {
+    /// The lock's counters now.
+    fn statistics(&self) -> LockStatistics;
+}
+
+impl<P: Platform, T: ?Sized> Statistics for CountedPushRwLock<P, T> {
+    fn statistics(&self) -> LockStatistics {
+        // SAFETY: only the counters are read; the lock's state is neither read nor changed.
+        unsafe { self.raw() }.statistics()
+    }
+}

@@ -68,6 +68,15 @@ mod poison {
     }
 }
 
+/// How a waiter was released from its block.
+#[derive(Clone, Copy, Debug)]
+pub struct Woken {
+    /// The waker handed the lock over: the waiter owns it.
+    pub owner: bool,
+    /// The waiter slept on its event (else the release came while it spun).
+    pub slept: bool,
+}
+
 /// One waiting thread. 16-aligned so that its address leaves the word's four flag bits free.
 #[repr(C, align(16))]
 pub struct WaitBlock<P: Platform> {
@@ -185,9 +194,10 @@ impl<P: Platform> WaitBlock<P> {
     }
 
     /// Blocks until a waker releases this block: spins on the block for the platform's spin
-    /// count, then sleeps on its event. True if the waker handed the lock over.
-    #[must_use = "true means the lock is held"]
-    pub fn wait(&self) -> bool {
+    /// count, then sleeps on its event.
+    #[must_use = "`owner` means the lock is held"]
+    pub fn wait(&self) -> Woken {
+        let mut slept = false;
         if !self.spin_until_released() {
             // SAFETY: the event is ours and stays at this address until `wait` returns; no
             // waker reads it before the RMW below publishes that we sleep.
@@ -196,11 +206,15 @@ impl<P: Platform> WaitBlock<P> {
             if self.flags.fetch_and(!SPINNING, AcqRel) & SPINNING != 0 {
                 // SAFETY: prepared above by this thread.
                 unsafe { P::wait(&raw const self.event) };
+                slept = true;
             }
         }
-        // Relaxed: the release was acquired above (the spin's load, the RMW or the event), and
-        // `OWNER` was set before it.
-        self.flags.load(Relaxed) & OWNER != 0
+        Woken {
+            // Relaxed: the release was acquired above (the spin's load, the RMW or the event),
+            // and `OWNER` was set before it.
+            owner: self.flags.load(Relaxed) & OWNER != 0,
+            slept,
+        }
     }
 
     fn spin_until_released(&self) -> bool {

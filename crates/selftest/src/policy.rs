@@ -4,7 +4,9 @@
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use pushlock::{LockClass, Platform, PushRwLock};
+use pushlock::{
+    CountedPushLock, CountedPushRwLock, LockClass, LockStatistics, Platform, Statistics,
+};
 use pushlock_protocol::{limits, status};
 
 use crate::host::FilterStats;
@@ -27,9 +29,10 @@ impl PidSet {
     }
 }
 
-/// The policy set and the filter's counters.
+/// The policy set and the filter's counters. The set's lock keeps contention statistics: it is
+/// the filter's hot path (a shared acquisition on every create).
 pub struct Policy<P: Platform> {
-    set: PushRwLock<P, PidSet>,
+    set: CountedPushRwLock<P, PidSet>,
     creates_seen: AtomicU64,
     creates_matched: AtomicU64,
     updates: AtomicU64,
@@ -46,7 +49,7 @@ impl<P: Platform> Policy<P> {
     #[must_use]
     pub const fn new() -> Self {
         Self {
-            set: PushRwLock::const_new(pushlock::RawPushLock::new(), PidSet::EMPTY),
+            set: CountedPushRwLock::const_new(CountedPushLock::new(), PidSet::EMPTY),
             creates_seen: AtomicU64::new(0),
             creates_matched: AtomicU64::new(0),
             updates: AtomicU64::new(0),
@@ -56,7 +59,12 @@ impl<P: Platform> Policy<P> {
     /// Names the set's lock in verifier reports (see [`LockClass`]).
     pub fn name_lock(&self, class: &'static LockClass) {
         // SAFETY: only names the lock (the verifier's records); its state is untouched.
-        unsafe { self.set.raw() }.set_class(class);
+        unsafe { self.set.raw() }.raw().set_class(class);
+    }
+
+    /// The contention statistics of the set's lock.
+    pub fn lock_statistics(&self) -> LockStatistics {
+        self.set.statistics()
     }
 
     /// Counts a create by `pid`; true if `pid` is in the set. For the I/O path: holds the lock

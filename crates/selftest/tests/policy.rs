@@ -34,6 +34,12 @@ fn counts_creates_by_watched_processes() {
         }
     );
     assert_eq!(StdPlatform::critical_region_depth(), 0, "every region left");
+    let lock = policy.lock_statistics();
+    assert_eq!(
+        (lock.shared_acquisitions, lock.exclusive_acquisitions),
+        (6, 2),
+        "five creates and the Stats read shared, two replacements exclusive"
+    );
 }
 
 #[test]

@@ -46,14 +46,14 @@ pub unsafe fn ExInitializePushLock<P: Platform>(lock: *mut EX_PUSH_LOCK, how: Ho
 /// As for `nt::ExAcquirePushLockExclusive`.
 pub unsafe fn ExAcquirePushLockExclusive<P: Platform>(lock: *mut EX_PUSH_LOCK, how: How) {
     // SAFETY: forwarded from the caller.
-    let _ = unsafe { raw::<P>(lock) }.lock_exclusive_as(how);
+    let _sleeps = unsafe { raw::<P>(lock) }.lock_exclusive_as(how);
 }
 
 /// # Safety
 /// As for `nt::ExAcquirePushLockShared`.
 pub unsafe fn ExAcquirePushLockShared<P: Platform>(lock: *mut EX_PUSH_LOCK, how: How) {
     // SAFETY: forwarded from the caller.
-    let _ = unsafe { raw::<P>(lock) }.lock_shared_as(how);
+    let _sleeps = unsafe { raw::<P>(lock) }.lock_shared_as(how);
 }
 
 /// # Safety
@@ -129,7 +129,10 @@ pub unsafe fn FltDeletePushLock<P: Platform>(lock: *mut EX_PUSH_LOCK, how: How) 
 pub unsafe fn FltAcquirePushLockExclusive<P: Platform>(lock: *mut EX_PUSH_LOCK, how: How) {
     P::enter_critical_region();
     // SAFETY: forwarded from the caller.
-    if !unsafe { raw::<P>(lock) }.lock_exclusive_as(how.through_flt()) {
+    if unsafe { raw::<P>(lock) }
+        .lock_exclusive_as(how.through_flt())
+        .is_none()
+    {
         P::leave_critical_region();
     }
 }
@@ -139,7 +142,10 @@ pub unsafe fn FltAcquirePushLockExclusive<P: Platform>(lock: *mut EX_PUSH_LOCK, 
 pub unsafe fn FltAcquirePushLockShared<P: Platform>(lock: *mut EX_PUSH_LOCK, how: How) {
     P::enter_critical_region();
     // SAFETY: forwarded from the caller.
-    if !unsafe { raw::<P>(lock) }.lock_shared_as(how.through_flt()) {
+    if unsafe { raw::<P>(lock) }
+        .lock_shared_as(how.through_flt())
+        .is_none()
+    {
         P::leave_critical_region();
     }
 }

@@ -59,6 +59,14 @@ unsafe extern "system" {
     fn KeBugCheckEx(code: u32, p1: usize, p2: usize, p3: usize, p4: usize) -> !;
 }
 
+#[cfg_attr(
+    windows,
+    link(name = "hal.dll", kind = "raw-dylib", modifiers = "+verbatim")
+)]
+unsafe extern "system" {
+    fn KeQueryPerformanceCounter(frequency: *mut i64) -> i64;
+}
+
 /// The wait object of a kernel wait block: a `KEVENT`, initialised only if the waiter sleeps.
 #[repr(transparent)]
 pub struct KernelEvent(
@@ -195,6 +203,18 @@ unsafe impl Platform for KernelPlatform {
     #[cfg(feature = "verify")]
     fn violation(report: &crate::verify::Report<'_>) -> ! {
         super::kernel_verify::violation(report)
+    }
+
+    /// The performance counter, in nanoseconds (its frequency is fixed at boot).
+    fn now_ns() -> u64 {
+        let mut frequency = 0_i64;
+        // SAFETY: callable at any IRQL; writes the frequency to our local.
+        let ticks = unsafe { KeQueryPerformanceCounter(&raw mut frequency) };
+        let (Ok(ticks), Ok(frequency)) = (u128::try_from(ticks), u128::try_from(frequency)) else {
+            return 0;
+        };
+        let nanos = ticks.saturating_mul(1_000_000_000).checked_div(frequency);
+        nanos.map_or(0, |nanos| u64::try_from(nanos).unwrap_or(u64::MAX))
     }
 
     fn misuse(lock: *const (), misuse: Misuse) -> ! {

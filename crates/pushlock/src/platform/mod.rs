@@ -96,6 +96,14 @@ pub unsafe trait Platform: 'static {
     /// Reports a caller bug loudly and never returns (the kernel bug-checks, user mode panics).
     fn misuse(lock: *const (), misuse: Misuse) -> !;
 
+    /// A monotonic clock in nanoseconds, for the wait and hold times of
+    /// [`CountedPushLock`](crate::CountedPushLock). A platform without one keeps the default,
+    /// and those times read 0.
+    #[must_use]
+    fn now_ns() -> u64 {
+        0
+    }
+
     /// The calling thread as a non-zero key (the kernel: its `KTHREAD`), or 0 where threads
     /// cannot be told apart (the verifier then leaves the call alone).
     #[cfg(feature = "verify")]

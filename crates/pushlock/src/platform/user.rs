@@ -93,6 +93,12 @@ unsafe impl Platform for StdPlatform {
         panic!("push lock {lock:p}: {misuse}") // allowed: user mode panics where the kernel bug-checks
     }
 
+    fn now_ns() -> u64 {
+        static EPOCH: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+        let since = EPOCH.get_or_init(std::time::Instant::now).elapsed();
+        u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
+    }
+
     /// The address of the thread's critical-region counter: non-zero, and unique among the
     /// threads alive.
     #[cfg(feature = "verify")]
