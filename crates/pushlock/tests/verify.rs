@@ -7,6 +7,7 @@
 #![cfg(all(feature = "verify", not(loom)))]
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::thread;
 use std::time::Duration;
@@ -35,14 +36,18 @@ fn site_above() -> String {
 /// Runs `body` with a lock on a thread of its own, and fails with the lock's word if it has not
 /// finished within the deadline: an unreported recursion waits forever, and a hang must fail the
 /// test, not stall it.
-fn within_deadline(body: impl FnOnce(&'static Lock) + Send + 'static) {
-    let lock: &'static Lock = Box::leak(Box::new(Lock::new()));
+fn within_deadline(body: impl FnOnce(&Lock) + Send + 'static) {
+    let lock = Arc::new(Lock::new());
     let (done, finished) = mpsc::channel();
-    let runner = thread::spawn(move || {
-        body(lock);
-        let _ = done.send(());
+    let runner = thread::spawn({
+        let lock = Arc::clone(&lock);
+        move || {
+            body(&lock);
+            let _ = done.send(());
+        }
     });
-    match finished.recv_timeout(Duration::from_secs(if cfg!(miri) { 3600 } else { 30 })) {
+    let deadline = Duration::from_secs(if cfg!(miri) { 3600 } else { 30 });
+    match finished.recv_timeout(deadline) {
         Ok(()) | Err(RecvTimeoutError::Disconnected) => {
             if let Err(panic) = runner.join() {
                 std::panic::resume_unwind(panic);
