@@ -24,7 +24,7 @@ pub struct Map<const N: usize, const W: usize, const K: usize> {
 
 impl<const N: usize, const W: usize, const K: usize> Map<N, W, K> {
     fn probe(key: &[usize; K]) -> impl Iterator<Item = usize> {
-        let start = key.iter().fold(0, |hash, &word| super::hash(hash ^ word));
+        let start = key.iter().fold(0, |mixed, &word| hash(mixed ^ word));
         (0..N).map(move |step| start.wrapping_add(step).checked_rem(N).unwrap_or(0))
     }
 
@@ -100,4 +100,14 @@ impl<const N: usize, const W: usize, const K: usize> Map<N, W, K> {
                 .is_some_and(|first| !matches!(first.load(Acquire), EMPTY | REMOVED))
         })
     }
+}
+
+/// Fibonacci hashing of an address: multiply by 2^64 / φ, keep the well-mixed high half.
+const fn hash(word: usize) -> usize {
+    #[allow(
+        clippy::cast_possible_truncation,
+        reason = "on 32-bit targets the low half still mixes"
+    )]
+    const GOLDEN: usize = 0x9E37_79B9_7F4A_7C15_u64 as usize;
+    word.wrapping_mul(GOLDEN).rotate_left(usize::BITS / 2)
 }
