@@ -100,6 +100,12 @@ impl<P: Platform> CountedPushLock<P> {
         &self.lock
     }
 
+    /// A reading of the lock word, decoded (for diagnostics: it may be stale at once).
+    #[must_use]
+    pub fn word(&self) -> crate::LockWord {
+        self.lock.word()
+    }
+
     /// The counters now.
     #[must_use]
     pub fn statistics(&self) -> LockStatistics {

@@ -4,57 +4,67 @@ use crate::counted::{CountedPushLock, LockStatistics};
 use crate::platform::Platform;
 use crate::raw::RawPushLock;
 
-// SAFETY: `RawPushLock` is a reader-writer lock: an exclusive owner excludes everyone, shared
-// owners exclude writers, acquisitions are `Acquire` and releases `Release` (see `raw.rs`).
-unsafe impl<P: Platform> lock_api::RawRwLock for RawPushLock<P> {
-    #[allow(clippy::declare_interior_mutable_const)]
-    const INIT: Self = Self::new();
+/// `lock_api::RawRwLock` for a lock type with the push lock's methods: `RawPushLock` and
+/// `CountedPushLock` (the same lock with counters beside it).
+macro_rules! raw_rw_lock {
+    ($lock:ident) => {
+        // SAFETY: a reader-writer lock: an exclusive owner excludes everyone, shared owners
+        // exclude writers, acquisitions are `Acquire` and releases `Release` (see `raw.rs`);
+        // `CountedPushLock`'s counters change nothing of that.
+        unsafe impl<P: Platform> lock_api::RawRwLock for $lock<P> {
+            #[allow(clippy::declare_interior_mutable_const)]
+            const INIT: Self = Self::new();
 
-    // The lock has no thread affinity: any thread may release it.
-    type GuardMarker = lock_api::GuardSend;
+            // The lock has no thread affinity: any thread may release it.
+            type GuardMarker = lock_api::GuardSend;
 
-    #[cfg_attr(feature = "verify", track_caller)]
-    fn lock_shared(&self) {
-        Self::lock_shared(self);
-    }
+            #[cfg_attr(feature = "verify", track_caller)]
+            fn lock_shared(&self) {
+                Self::lock_shared(self);
+            }
 
-    #[cfg_attr(feature = "verify", track_caller)]
-    fn try_lock_shared(&self) -> bool {
-        Self::try_lock_shared(self)
-    }
+            #[cfg_attr(feature = "verify", track_caller)]
+            fn try_lock_shared(&self) -> bool {
+                Self::try_lock_shared(self)
+            }
 
-    #[cfg_attr(feature = "verify", track_caller)]
-    unsafe fn unlock_shared(&self) {
-        // SAFETY: forwarded from the caller, who holds a share.
-        unsafe { Self::unlock_shared(self) };
-    }
+            #[cfg_attr(feature = "verify", track_caller)]
+            unsafe fn unlock_shared(&self) {
+                // SAFETY: forwarded from the caller, who holds a share.
+                unsafe { Self::unlock_shared(self) };
+            }
 
-    #[cfg_attr(feature = "verify", track_caller)]
-    fn lock_exclusive(&self) {
-        Self::lock_exclusive(self);
-    }
+            #[cfg_attr(feature = "verify", track_caller)]
+            fn lock_exclusive(&self) {
+                Self::lock_exclusive(self);
+            }
 
-    #[cfg_attr(feature = "verify", track_caller)]
-    fn try_lock_exclusive(&self) -> bool {
-        Self::try_lock_exclusive(self)
-    }
+            #[cfg_attr(feature = "verify", track_caller)]
+            fn try_lock_exclusive(&self) -> bool {
+                Self::try_lock_exclusive(self)
+            }
 
-    #[cfg_attr(feature = "verify", track_caller)]
-    unsafe fn unlock_exclusive(&self) {
-        // SAFETY: forwarded from the caller, who holds the lock exclusively.
-        unsafe { Self::unlock_exclusive(self) };
-    }
+            #[cfg_attr(feature = "verify", track_caller)]
+            unsafe fn unlock_exclusive(&self) {
+                // SAFETY: forwarded from the caller, who holds the lock exclusively.
+                unsafe { Self::unlock_exclusive(self) };
+            }
 
-    fn is_locked(&self) -> bool {
-        Self::is_locked(self)
-    }
+            fn is_locked(&self) -> bool {
+                self.word().is_locked()
+            }
 
-    /// Exact without waiters. With waiters queued the word cannot tell a writer from a sole
-    /// reader (the kernel's encoding), and this answers false.
-    fn is_locked_exclusive(&self) -> bool {
-        self.word().is_exclusive_uncontended()
-    }
+            /// Exact without waiters. With waiters queued the word cannot tell a writer from a
+            /// sole reader (the kernel's encoding), and this answers false.
+            fn is_locked_exclusive(&self) -> bool {
+                self.word().is_exclusive_uncontended()
+            }
+        }
+    };
 }
+
+raw_rw_lock!(RawPushLock);
+raw_rw_lock!(CountedPushLock);
 
 /// A reader-writer lock protecting a `T`, over a push lock on `P`.
 pub type PushRwLock<P, T> = lock_api::RwLock<RawPushLock<P>, T>;
@@ -69,55 +79,6 @@ pub type RwLockReadGuard<'a, T> = lock_api::RwLockReadGuard<'a, RawPushLock<crat
 #[cfg(feature = "std")]
 pub type RwLockWriteGuard<'a, T> =
     lock_api::RwLockWriteGuard<'a, RawPushLock<crate::StdPlatform>, T>;
-
-// SAFETY: the same lock as `RawPushLock`'s impl above; the counters beside it change nothing of
-// its exclusion or orderings.
-unsafe impl<P: Platform> lock_api::RawRwLock for CountedPushLock<P> {
-    #[allow(clippy::declare_interior_mutable_const)]
-    const INIT: Self = Self::new();
-
-    type GuardMarker = lock_api::GuardSend;
-
-    #[cfg_attr(feature = "verify", track_caller)]
-    fn lock_shared(&self) {
-        Self::lock_shared(self);
-    }
-
-    #[cfg_attr(feature = "verify", track_caller)]
-    fn try_lock_shared(&self) -> bool {
-        Self::try_lock_shared(self)
-    }
-
-    #[cfg_attr(feature = "verify", track_caller)]
-    unsafe fn unlock_shared(&self) {
-        // SAFETY: forwarded from the caller, who holds a share.
-        unsafe { Self::unlock_shared(self) };
-    }
-
-    #[cfg_attr(feature = "verify", track_caller)]
-    fn lock_exclusive(&self) {
-        Self::lock_exclusive(self);
-    }
-
-    #[cfg_attr(feature = "verify", track_caller)]
-    fn try_lock_exclusive(&self) -> bool {
-        Self::try_lock_exclusive(self)
-    }
-
-    #[cfg_attr(feature = "verify", track_caller)]
-    unsafe fn unlock_exclusive(&self) {
-        // SAFETY: forwarded from the caller, who holds the lock exclusively.
-        unsafe { Self::unlock_exclusive(self) };
-    }
-
-    fn is_locked(&self) -> bool {
-        self.raw().is_locked()
-    }
-
-    fn is_locked_exclusive(&self) -> bool {
-        self.raw().word().is_exclusive_uncontended()
-    }
-}
 
 /// A reader-writer lock protecting a `T` that keeps contention statistics, over `P`.
 pub type CountedPushRwLock<P, T> = lock_api::RwLock<CountedPushLock<P>, T>;
