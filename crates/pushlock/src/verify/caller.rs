@@ -52,6 +52,14 @@ impl<P: Platform> Caller<P> {
         !violation.skips_the_call()
     }
 
+    /// Another party holding `lock` (the first found), for a report.
+    pub(super) fn holder_of(&self, lock: usize) -> Other {
+        self.tables
+            .threads
+            .find_any(|held| held.lock == lock)
+            .map_or(Other::None, |(id, held)| Other::Theirs(id, held))
+    }
+
     fn holds_flt(&self) -> bool {
         let mut flt = false;
         self.tables

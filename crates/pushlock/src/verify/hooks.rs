@@ -39,10 +39,12 @@ fn check_acquire<P: Platform>(lock: usize, blocking: bool, how: How) -> bool {
         return true;
     }
     let order = &thread.tables.order;
-    let class = order.class_of(lock);
+    // Looked up once, and only if the thread holds another lock (`record` looks it up too).
+    let mut class = None;
     let mut found = None;
     thread.tables.threads.for_each_held(thread.id, |held| {
         if found.is_none() && held.lock != lock {
+            let class = *class.get_or_insert_with(|| order.class_of(lock));
             match order.add(held.class, held.site, class, how.site) {
                 Added::Fine => {}
                 Added::Cycle(chain) => {
@@ -117,12 +119,7 @@ fn check_release<P: Platform>(lock: usize, exclusive: Option<bool>, how: How) ->
     };
     let threads = &thread.tables.threads;
     let Some((slot, position, held)) = threads.find_held(thread.id, lock) else {
-        let mut owner = Other::None;
-        threads.for_each_thread(|id, held| {
-            if held.lock == lock {
-                owner = Other::Theirs(id, *held);
-            }
-        });
+        let owner = thread.holder_of(lock);
         return thread.report(Violation::ReleaseNotOwner, lock, how.site, owner);
     };
     if exclusive.is_some_and(|exclusive| exclusive != held.exclusive) {
@@ -170,13 +167,8 @@ pub fn deleted<P: Platform>(lock: usize, how: How) -> bool {
     let Some(thread) = Caller::<P>::current() else {
         return true;
     };
-    let mut owner = None;
-    thread.tables.threads.for_each_thread(|id, held| {
-        if held.lock == lock {
-            owner = Some(Other::Theirs(id, *held));
-        }
-    });
-    if let Some(owner) = owner {
+    let owner = thread.holder_of(lock);
+    if !matches!(owner, Other::None) {
         let violation = Violation::Misuse(Misuse::DeleteInUse(word_of(lock)));
         return thread.report(violation, lock, how.site, owner);
     }

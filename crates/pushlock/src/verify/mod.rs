@@ -107,10 +107,7 @@ pub fn disown<P: Platform>(lock: &crate::RawPushLock<P>) {
 /// Takes over a hold of `lock` (in the mode given) that another thread gave up with [`disown`].
 #[track_caller]
 pub fn adopt<P: Platform>(lock: &crate::RawPushLock<P>, exclusive: bool) {
-    let how = How {
-        site: Site::caller(),
-        flt: false,
-    };
+    let how = How::at(Site::caller());
     hooks::record::<P>(lock.as_ex_push_lock().expose_provenance(), exclusive, how);
 }
 
@@ -141,12 +138,7 @@ pub fn check_nobody_holds<P: Platform>() {
     let Some(thread) = Caller::<P>::current() else {
         return;
     };
-    let mut first = None;
-    thread
-        .tables
-        .threads
-        .for_each_thread(|id, held| first = first.or(Some((id, *held))));
-    if let Some((id, held)) = first {
+    if let Some((id, held)) = thread.tables.threads.find_any(|_| true) {
         let other = Other::Theirs(id, held);
         thread.report(
             Violation::HeldAt(HeldAt::Unload),

@@ -214,8 +214,9 @@ impl Threads {
         }
     }
 
-    /// Calls `each` with every thread that holds locks and one of its records (a snapshot).
-    pub fn for_each_thread(&self, mut each: impl FnMut(usize, &Held)) {
+    /// The first record (in slot order) of any thread that `matches`, with the thread: a
+    /// snapshot.
+    pub fn find_any(&self, mut matches: impl FnMut(&Held) -> bool) -> Option<(usize, Held)> {
         for (owner, slot) in self.owners.iter().zip(&self.slots) {
             let thread = owner.load(Acquire);
             if thread == 0 {
@@ -223,8 +224,12 @@ impl Threads {
             }
             let count = slot.count.load(Acquire).min(HELD);
             for record in slot.held.iter().take(count) {
-                each(thread, &record.read());
+                let held = record.read();
+                if matches(&held) {
+                    return Some((thread, held));
+                }
             }
         }
+        None
     }
 }
