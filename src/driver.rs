@@ -7,7 +7,7 @@ use core::ptr;
 use core::sync::atomic::AtomicPtr;
 
 use pushlock::{KernelPlatform, LockClass};
-use pushlock_selftest::{Policy, Server};
+use pushlock_selftest::{NamedLock, Policy, Server};
 
 use crate::ffi::{
     EX_RUNDOWN_REF, ExAcquireRundownProtection, ExInitializeRundownProtection,
@@ -51,6 +51,11 @@ impl Driver {
     /// Names the driver's own locks for the verifier (`DriverEntry`).
     pub fn name_locks(&self) {
         self.policy.name_lock(&POLICY_LOCK);
+    }
+
+    /// The `index`th of the driver's locks that keep statistics (`Locks`): the policy set's.
+    pub fn named_lock(&self, index: usize) -> Option<NamedLock> {
+        (index == 0).then(|| self.policy.named_lock(POLICY_LOCK.name()))
     }
 
     /// Readies rundown protection (`DriverEntry`, before any callback can run).

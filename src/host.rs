@@ -10,7 +10,7 @@ use core::sync::atomic::{AtomicPtr, Ordering::SeqCst};
 use pushlock::{KernelPlatform, RawPushLock};
 use pushlock_protocol::{LockKind, PlatformKind};
 use pushlock_selftest::{
-    FilterStats, Host, LockUnavailable, LockVisitor, Shared, SpawnError, try_box,
+    FilterStats, Host, LockUnavailable, LockVisitor, NamedLock, Shared, SpawnError, try_box,
 };
 
 use crate::driver::DRIVER;
@@ -266,5 +266,9 @@ impl Host for KernelHost {
 
     fn set_policy(&self, pids: &[u32]) -> Result<(), i32> {
         DRIVER.policy.replace(pids)
+    }
+
+    fn named_lock(&self, index: usize) -> Option<NamedLock> {
+        DRIVER.named_lock(index)
     }
 }

@@ -145,6 +145,21 @@ def test_policy_and_pre_create_counting_show_in_stats(connected):
     assert (counters["policy_updates"], counters["policy_size"]) == (1, 2)
 
 
+def test_locks_shows_the_policy_lock_counting_the_port_and_the_creates(connected):
+    status, reply, _ = connected.send(wire.request(wire.LOCKS))
+    assert status == STATUS_SUCCESS
+    before, = wire.locks(reply)
+    assert before["name"] == "filter policy"
+    connected.send(wire.request(wire.SET_POLICY, wire.policy([7])))
+    for pid in (7, 8):
+        connected.create(pid)
+    status, reply, _ = connected.send(wire.request(wire.LOCKS))
+    after, = wire.locks(reply)
+    assert after["exclusive"] - before["exclusive"] == 1
+    assert after["shared"] - before["shared"] == 2
+    assert (after["contended"], after["word"], after["reserved"]) == (0, 0, 0)
+
+
 def test_a_message_after_unload_began_takes_no_reference():
     """Rundown refused: the message is turned away, and no release without an acquire."""
     kernel = EmulatedKernel(IMAGE, FaultPlan(refuse_rundown=True))

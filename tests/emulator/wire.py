@@ -12,7 +12,7 @@ VERSION = 2
 REPLY = 0x8000
 HEADER = struct.Struct("<IHHIIQ")  # magic, version, command, length, flags, request id
 
-HELLO, LIST, RUN, STATS, SET_POLICY = 1, 2, 3, 4, 5
+HELLO, LIST, RUN, STATS, SET_POLICY, LOCKS = 1, 2, 3, 4, 5, 6
 
 INFO_LENGTH_MISMATCH = 0xC0000004
 INVALID_PARAMETER = 0xC000000D
@@ -56,3 +56,21 @@ def stats(reply: bytes) -> dict:
     return dict(messages=messages, runs=runs, filter_present=filter_present,
                 creates_seen=creates_seen, creates_matched=creates_matched,
                 policy_updates=policy_updates, policy_size=policy_size)
+
+
+LOCK_INFO = struct.Struct("<24s9Q")  # name, 7 counters, word, reserved
+
+
+def locks(reply: bytes) -> list[dict]:
+    count, reserved = struct.unpack_from("<II", reply, HEADER.size)
+    assert reserved == 0
+    entries = []
+    for index in range(count):
+        (name, shared, exclusive, contended, spun, sleeps, longest_wait, longest_hold, word,
+         reserved) = LOCK_INFO.unpack_from(reply, HEADER.size + 8 + index * LOCK_INFO.size)
+        entries.append(dict(name=name.rstrip(b"\0").decode(), shared=shared, exclusive=exclusive,
+                            contended=contended, spun=spun, sleeps=sleeps,
+                            longest_wait=longest_wait, longest_hold=longest_hold, word=word,
+                            reserved=reserved))
+    assert len(reply) == HEADER.size + 8 + count * LOCK_INFO.size
+    return entries

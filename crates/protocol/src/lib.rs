@@ -13,12 +13,14 @@
 //! | `RunScenario` (3) | [`RunRequest`] | [`RunReply`] + `threads` × [`ThreadReport`] |
 //! | `Stats` (4) | none | [`StatsReply`] |
 //! | `SetPolicy` (5) | [`PolicyRequest`] | none |
+//! | `Locks` (6) | none | [`LocksReply`] + `count` × [`LockInfo`] |
 //!
 //! A reply's header carries the request's command with [`REPLY`] set, and the request's id.
 //!
 //! Versioning: the header layout is frozen. `Hello` is answered at any version (with the server's
 //! version, so an old harness can say what it needs); every other command must carry [`VERSION`]
-//! exactly, else `STATUS_REVISION_MISMATCH`. Reserved fields must be zero, so that later versions
+//! exactly, else `STATUS_REVISION_MISMATCH`. A command added within a version (`Locks`) is one an older server
+//! refuses as unknown, which a client reports as "not supported by this server". Reserved fields must be zero, so that later versions
 //! can give them meaning. Unknown commands get `STATUS_INVALID_DEVICE_REQUEST`.
 #![no_std]
 #![deny(
@@ -38,8 +40,8 @@ pub mod status;
 mod writer;
 
 pub use messages::{
-    HelloReply, Limits, ListReply, ListRequest, PolicyRequest, RunReply, RunRequest, ScenarioInfo,
-    StatsReply, ThreadReport,
+    HelloReply, Limits, ListReply, ListRequest, LockInfo, LocksReply, PolicyRequest, RunReply,
+    RunRequest, ScenarioInfo, StatsReply, ThreadReport,
 };
 pub use parse::{ProtocolError, Request, parse_reply, parse_request};
 pub use writer::MessageWriter;
@@ -69,6 +71,8 @@ pub mod limits {
     pub const MAX_WRITE_PERMILLE: u16 = 1000;
     /// Process ids in the filter's policy set.
     pub const MAX_POLICY_PIDS: u32 = 64;
+    /// Named locks a `Locks` reply can list.
+    pub const MAX_NAMED_LOCKS: u32 = 16;
 }
 
 /// The header in front of every message (24 bytes).
@@ -106,6 +110,8 @@ pub enum Command {
     Stats = 4,
     /// Replace the filter's policy: the process ids whose creates it counts.
     SetPolicy = 5,
+    /// The contention statistics of the server's named locks.
+    Locks = 6,
 }
 
 impl Command {
@@ -118,6 +124,7 @@ impl Command {
             3 => Some(Self::RunScenario),
             4 => Some(Self::Stats),
             5 => Some(Self::SetPolicy),
+            6 => Some(Self::Locks),
             _ => None,
         }
     }

@@ -228,3 +228,40 @@ pub struct StatsReply {
     /// Reserved, zero.
     pub reserved: U32,
 }
+
+/// Reply to `Locks`; `count` [`LockInfo`]s follow, one per named lock of the server.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct LocksReply {
+    /// Entries that follow (at most [`MAX_NAMED_LOCKS`](crate::limits::MAX_NAMED_LOCKS)).
+    pub count: U32,
+    /// Reserved, zero.
+    pub reserved: U32,
+}
+
+/// One named lock's contention statistics (96 bytes), read while it is in use: each counter is
+/// exact, but they are not read at one instant.
+#[derive(Clone, Copy, Debug, Default, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+pub struct LockInfo {
+    /// The lock's name, NUL-padded.
+    pub name: [u8; 24],
+    /// Shared acquisitions (successful tries included).
+    pub shared_acquisitions: U64,
+    /// Exclusive acquisitions (successful tries included).
+    pub exclusive_acquisitions: U64,
+    /// Acquisitions that found the lock taken and took the slow path.
+    pub contended: U64,
+    /// Contended acquisitions that got the lock without sleeping.
+    pub spun: U64,
+    /// Sleeps on a wait block (an acquisition may sleep more than once).
+    pub sleeps: U64,
+    /// The longest wait of a contended acquisition, in nanoseconds.
+    pub longest_wait_ns: U64,
+    /// The longest exclusive hold among those sampled, in nanoseconds.
+    pub longest_hold_ns: U64,
+    /// The lock word when it was read.
+    pub word: U64,
+    /// Reserved, zero.
+    pub reserved: U64,
+}

@@ -19,6 +19,8 @@ pub enum Request<'a> {
     Stats,
     /// `SetPolicy`: the process ids in use (validated: at most 64, unused entries zero).
     SetPolicy(&'a PolicyRequest),
+    /// `Locks`.
+    Locks,
 }
 
 /// Why bytes are not a well-formed message.
@@ -75,6 +77,7 @@ pub fn parse_request(input: &[u8]) -> Result<(&Header, Request<'_>), ProtocolErr
     let request = match Command::from_code(code).ok_or(ProtocolError::UnknownCommand)? {
         Command::Hello => empty(payload).map(|()| Request::Hello)?,
         Command::Stats => empty(payload).map(|()| Request::Stats)?,
+        Command::Locks => empty(payload).map(|()| Request::Locks)?,
         Command::ListScenarios => {
             let list =
                 ListRequest::ref_from_bytes(payload).map_err(|_| ProtocolError::PayloadSize)?;

@@ -38,6 +38,8 @@ fn layouts_are_fixed_and_unaligned() {
     assert_eq!(size_of::<ThreadReport>(), 32);
     assert_eq!(size_of::<StatsReply>(), 88);
     assert_eq!(size_of::<pushlock_protocol::PolicyRequest>(), 264);
+    assert_eq!(size_of::<pushlock_protocol::LocksReply>(), 8);
+    assert_eq!(size_of::<pushlock_protocol::LockInfo>(), 96);
     assert_eq!(align_of::<Header>(), 1);
     assert_eq!(align_of::<RunReply>(), 1);
 }
@@ -69,6 +71,10 @@ fn well_formed_requests_parse_at_any_alignment() {
     ));
     let list = message(2, VERSION, ListRequest::default().as_bytes());
     assert!(matches!(parse_request(&list), Ok((_, Request::List(_)))));
+    assert!(matches!(
+        parse_request(&message(6, VERSION, &[])),
+        Ok((_, Request::Locks))
+    ));
 }
 
 #[test]
@@ -140,6 +146,12 @@ fn every_malformed_shape_has_its_status() {
         ProtocolError::PayloadSize
     );
     assert_eq!(error(&message(2, VERSION, &[])), ProtocolError::PayloadSize);
+    assert_eq!(
+        error(&message(6, VERSION, &[0; 8])),
+        ProtocolError::PayloadSize,
+        "Locks takes no payload"
+    );
+    assert_eq!(error(&message(6, VERSION + 1, &[])), ProtocolError::Version);
 
     let mut reserved = run_request();
     reserved.flags = U32::new(1);

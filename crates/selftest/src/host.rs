@@ -2,7 +2,7 @@
 
 use alloc::boxed::Box;
 
-use pushlock::{Platform, RawPushLock};
+use pushlock::{LockStatistics, Platform, RawPushLock};
 use pushlock_protocol::{LockKind, PlatformKind};
 
 use crate::fallible::{OutOfMemory, Shared};
@@ -81,6 +81,14 @@ pub trait Host: Clone + Send + Sync + 'static {
         None
     }
 
+    /// The `index`th of the locks this host keeps contention statistics for (from 0; `None`
+    /// past the last), for `Locks`. By default none: only the driver's filter has locks of its
+    /// own that outlive a run.
+    fn named_lock(&self, index: usize) -> Option<NamedLock> {
+        let _ = index;
+        None
+    }
+
     /// Replaces the filter's policy set.
     ///
     /// # Errors
@@ -121,6 +129,17 @@ pub struct FilterStats {
     pub policy_updates: u64,
     /// Processes in the policy set.
     pub policy_size: u32,
+}
+
+/// A lock of the host's own, as `Locks` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NamedLock {
+    /// Its name (at most 24 bytes go on the wire).
+    pub name: &'static str,
+    /// Its counters.
+    pub statistics: LockStatistics,
+    /// Its lock word when read.
+    pub word: usize,
 }
 
 /// A reader-writer lock a workload can run against.

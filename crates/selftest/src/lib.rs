@@ -41,7 +41,7 @@ mod text;
 mod workload;
 
 pub use fallible::{OutOfMemory, Shared, try_box};
-pub use host::{FilterStats, Host, LockUnavailable, LockVisitor, SpawnError, TestLock};
+pub use host::{FilterStats, Host, LockUnavailable, LockVisitor, NamedLock, SpawnError, TestLock};
 pub use policy::Policy;
 pub use scenarios::{CATALOGUE, Entry};
 pub use server::Server;

@@ -4,12 +4,10 @@
 
 use core::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
-use pushlock::{
-    CountedPushLock, CountedPushRwLock, LockClass, LockStatistics, Platform, Statistics,
-};
+use pushlock::{CountedPushLock, CountedPushRwLock, LockClass, Platform, Statistics};
 use pushlock_protocol::{limits, status};
 
-use crate::host::FilterStats;
+use crate::host::{FilterStats, NamedLock};
 
 /// Up to 64 process ids, unordered.
 #[derive(Clone, Copy, Debug)]
@@ -62,9 +60,15 @@ impl<P: Platform> Policy<P> {
         unsafe { self.set.raw() }.raw().set_class(class);
     }
 
-    /// The contention statistics of the set's lock.
-    pub fn lock_statistics(&self) -> LockStatistics {
-        self.set.statistics()
+    /// The set's lock under `name`, with its contention statistics and word, for `Locks`.
+    pub fn named_lock(&self, name: &'static str) -> NamedLock {
+        // SAFETY: only reads the word; the lock's state is untouched.
+        let word = unsafe { self.set.raw() }.raw().word().0;
+        NamedLock {
+            name,
+            statistics: self.set.statistics(),
+            word,
+        }
     }
 
     /// Counts a create by `pid`; true if `pid` is in the set. For the I/O path: holds the lock

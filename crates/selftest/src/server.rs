@@ -5,13 +5,13 @@
 use core::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 
 use pushlock_protocol::{
-    HelloReply, ListReply, ListRequest, LockKind, MessageWriter, PolicyRequest, REPLY, Request,
-    RunReply, RunRequest, ScenarioInfo, ScenarioKind, StatsReply, ThreadReport, U16, U32, U64,
-    VERSION, limits, parse_request, put_text, status,
+    HelloReply, ListReply, ListRequest, LockInfo, LockKind, LocksReply, MessageWriter,
+    PolicyRequest, REPLY, Request, RunReply, RunRequest, ScenarioInfo, ScenarioKind, StatsReply,
+    ThreadReport, U16, U32, U64, VERSION, limits, parse_request, put_text, status,
 };
 
 use crate::engine::{Refused, Report};
-use crate::host::{Host, LockUnavailable};
+use crate::host::{Host, LockUnavailable, NamedLock};
 use crate::scenarios::{self, CATALOGUE, Entry};
 use crate::workload::{Params, Workload};
 
@@ -85,6 +85,7 @@ impl<H: Host> Server<H> {
             },
             Request::Stats => self.stats(output, reply),
             Request::SetPolicy(policy) => self.set_policy(policy, output, reply),
+            Request::Locks => self.locks(output, reply),
         };
         if answer.0 == status::SUCCESS {
             self.counters.messages.fetch_add(1, SeqCst);
@@ -287,6 +288,27 @@ impl<H: Host> Server<H> {
         }
     }
 
+    fn locks(&self, output: &mut [u8], reply: ReplyTo) -> Answer {
+        let max = usize::try_from(limits::MAX_NAMED_LOCKS).unwrap_or(0);
+        let count = (0..max)
+            .take_while(|&index| self.host.named_lock(index).is_some())
+            .count();
+        let size =
+            size_of::<LocksReply>().saturating_add(count.saturating_mul(size_of::<LockInfo>()));
+        write_reply(output, reply, size, |writer| {
+            writer.put(&LocksReply {
+                count: U32::new(u32::try_from(count).unwrap_or(0)),
+                reserved: U32::new(0),
+            });
+            // Read again: a lock's counters are taken as late as possible. The host's set of
+            // named locks is fixed, so the same `count` entries are there.
+            for index in 0..count {
+                let entry = self.host.named_lock(index).map(|lock| lock_info(&lock));
+                writer.put(&entry.unwrap_or_default());
+            }
+        })
+    }
+
     fn stats(&self, output: &mut [u8], reply: ReplyTo) -> Answer {
         let counters = &self.counters;
         let filter = self.host.filter_stats();
@@ -348,6 +370,23 @@ fn info(entry: &Entry) -> ScenarioInfo {
     };
     put_text(&mut info.name, entry.name);
     put_text(&mut info.summary, entry.summary);
+    info
+}
+
+fn lock_info(lock: &NamedLock) -> LockInfo {
+    let statistics = &lock.statistics;
+    let mut info = LockInfo {
+        shared_acquisitions: U64::new(statistics.shared_acquisitions),
+        exclusive_acquisitions: U64::new(statistics.exclusive_acquisitions),
+        contended: U64::new(statistics.contended),
+        spun: U64::new(statistics.spun),
+        sleeps: U64::new(statistics.sleeps),
+        longest_wait_ns: U64::new(statistics.longest_wait_ns),
+        longest_hold_ns: U64::new(statistics.longest_hold_ns),
+        word: U64::new(u64::try_from(lock.word).unwrap_or(u64::MAX)),
+        ..LockInfo::default()
+    };
+    put_text(&mut info.name, lock.name);
     info
 }
 

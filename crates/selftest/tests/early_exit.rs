@@ -9,13 +9,12 @@
     reason = "user-mode tests: allocation failure aborts the test, as it should"
 )]
 
+#[macro_use]
 mod common;
 
-use std::thread::JoinHandle;
-
 use pushlock::StdPlatform;
-use pushlock_protocol::{Outcome, PlatformKind, ScenarioKind, text};
-use pushlock_selftest::{CATALOGUE, Host, Server, SpawnError, StdHost};
+use pushlock_protocol::{Outcome, ScenarioKind, text};
+use pushlock_selftest::{CATALOGUE, Host, Server, StdHost};
 
 fn conformance_ids() -> impl Iterator<Item = (u16, &'static str)> {
     CATALOGUE
@@ -55,39 +54,7 @@ fn a_time_limit_passing_part_way_strands_no_thread() {
 struct BlindHost(StdHost);
 
 impl Host for BlindHost {
-    type Platform = StdPlatform;
-    type Thread = JoinHandle<()>;
-
-    const PLATFORM: PlatformKind = StdHost::PLATFORM;
-    const VERSION: [u16; 3] = StdHost::VERSION;
-
-    fn spawn(&self, body: Box<dyn FnOnce() + Send>) -> Result<Self::Thread, SpawnError> {
-        self.0.spawn(body)
-    }
-
-    fn join(&self, thread: Self::Thread, timeout_ns: u64) -> Result<(), Self::Thread> {
-        self.0.join(thread, timeout_ns)
-    }
-
-    fn abandon(&self, thread: Self::Thread) {
-        self.0.abandon(thread);
-    }
-
-    fn now_ns(&self) -> u64 {
-        self.0.now_ns()
-    }
-
-    fn processor_count(&self) -> u32 {
-        self.0.processor_count()
-    }
-
-    fn yield_now(&self) {
-        self.0.yield_now();
-    }
-
-    fn sleep_ns(&self, ns: u64) {
-        self.0.sleep_ns(ns);
-    }
+    like_the_sim!();
 
     fn apcs_disabled(&self) -> bool {
         false

@@ -34,9 +34,17 @@ fn counts_creates_by_watched_processes() {
         }
     );
     assert_eq!(StdPlatform::critical_region_depth(), 0, "every region left");
-    let lock = policy.lock_statistics();
+    let lock = policy.named_lock("policy");
     assert_eq!(
-        (lock.shared_acquisitions, lock.exclusive_acquisitions),
+        (lock.name, lock.word),
+        ("policy", 0),
+        "named as asked, and free"
+    );
+    assert_eq!(
+        (
+            lock.statistics.shared_acquisitions,
+            lock.statistics.exclusive_acquisitions
+        ),
         (6, 2),
         "five creates and the Stats read shared, two replacements exclusive"
     );

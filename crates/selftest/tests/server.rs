@@ -7,6 +7,7 @@
     reason = "user-mode tests: allocation failure aborts the test, as it should"
 )]
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
@@ -14,17 +15,22 @@ use std::thread;
 use std::time::Duration;
 
 use common::{request, run, run_request, send};
+use pushlock::LockStatistics;
 use pushlock_protocol::{
-    Command, HEADER_SIZE, HelloReply, ListReply, ListRequest, LockKind, Outcome, PlatformKind,
-    Role, RunReply, RunRequest, ScenarioInfo, StatsReply, U16, U32, U64, VERSION, limits,
-    parse_reply, status, text,
+    Command, HEADER_SIZE, HelloReply, ListReply, ListRequest, LockInfo, LockKind, LocksReply,
+    Outcome, PlatformKind, Role, RunReply, RunRequest, ScenarioInfo, StatsReply, U16, U32, U64,
+    VERSION, limits, parse_reply, status, text,
 };
 use pushlock_selftest::{
-    CATALOGUE, Host, LockUnavailable, LockVisitor, Server, Shared, SpawnError, StdHost, TestLock,
+    CATALOGUE, Host, LockUnavailable, LockVisitor, NamedLock, Server, Shared, StdHost, TestLock,
 };
 use zerocopy::FromBytes;
 
 fn stats(server: &Server<StdHost>) -> StatsReply {
+    stats_on(server)
+}
+
+fn stats_on<H: Host>(server: &Server<H>) -> StatsReply {
     let (code, reply) = send(server, &request(Command::Stats, &[0_u8; 0]), 256);
     assert_eq!(code, status::SUCCESS);
     StatsReply::read_from_bytes(parse_reply(&reply, Command::Stats, 42).unwrap()).unwrap()
@@ -446,32 +452,7 @@ impl TestLock for Wedged {
 }
 
 impl Host for WedgedHost {
-    type Platform = <StdHost as Host>::Platform;
-    type Thread = <StdHost as Host>::Thread;
-    const PLATFORM: PlatformKind = PlatformKind::Sim;
-    const VERSION: [u16; 3] = [0, 0, 0];
-
-    fn spawn(&self, body: Box<dyn FnOnce() + Send>) -> Result<Self::Thread, SpawnError> {
-        StdHost.spawn(body)
-    }
-    fn join(&self, thread: Self::Thread, timeout_ns: u64) -> Result<(), Self::Thread> {
-        StdHost.join(thread, timeout_ns)
-    }
-    fn abandon(&self, thread: Self::Thread) {
-        StdHost.abandon(thread);
-    }
-    fn now_ns(&self) -> u64 {
-        StdHost.now_ns()
-    }
-    fn processor_count(&self) -> u32 {
-        StdHost.processor_count()
-    }
-    fn yield_now(&self) {
-        StdHost.yield_now();
-    }
-    fn sleep_ns(&self, ns: u64) {
-        StdHost.sleep_ns(ns);
-    }
+    like_the_sim!();
     fn apcs_disabled(&self) -> bool {
         StdHost.apcs_disabled()
     }
@@ -515,4 +496,104 @@ fn a_wedged_lock_is_abandoned_and_reported_not_waited_on() {
     );
     let (code, _) = server.message(&common::request(Command::Hello, &[0_u8; 0]), &mut output);
     assert_eq!(code, status::SUCCESS, "the server still answers");
+}
+
+/// The sim with `count` named locks of its own, each with distinct counters.
+#[derive(Clone, Copy)]
+struct NamedLocksHost {
+    count: usize,
+}
+
+impl Host for NamedLocksHost {
+    like_the_sim!();
+
+    fn apcs_disabled(&self) -> bool {
+        StdHost.apcs_disabled()
+    }
+
+    fn named_lock(&self, index: usize) -> Option<NamedLock> {
+        const NAMES: [&str; 2] = ["policy set", "a name longer than twenty-four bytes"];
+        let at = u64::try_from(index).unwrap();
+        (index < self.count).then(|| NamedLock {
+            name: NAMES[index % 2],
+            statistics: LockStatistics {
+                shared_acquisitions: 1000 + at,
+                exclusive_acquisitions: 2000 + at,
+                contended: 30 + at,
+                spun: 20 + at,
+                sleeps: 10 + at,
+                longest_wait_ns: 5000 + at,
+                longest_hold_ns: 700 + at,
+            },
+            word: 0x11 + index,
+        })
+    }
+}
+
+fn locks<H: Host>(server: &Server<H>, capacity: usize) -> Result<(LocksReply, Vec<LockInfo>), i32> {
+    let (code, reply) = send(server, &request(Command::Locks, &[0_u8; 0]), capacity);
+    if code != status::SUCCESS {
+        assert!(reply.is_empty(), "an error writes nothing");
+        return Err(code);
+    }
+    let payload = parse_reply(&reply, Command::Locks, 42).unwrap();
+    let (head, rest) = LocksReply::read_from_prefix(payload).unwrap();
+    let entries = <[LockInfo]>::ref_from_bytes(rest).unwrap().to_vec();
+    assert_eq!(entries.len(), head.count.get() as usize);
+    Ok((head, entries))
+}
+
+#[test]
+fn locks_lists_the_hosts_named_locks_with_their_counters() {
+    let server = Server::new(NamedLocksHost { count: 2 });
+    let (head, entries) = locks(&server, 1024).unwrap();
+    assert_eq!(head.reserved.get(), 0);
+    let names: Vec<&str> = entries.iter().map(|entry| text(&entry.name)).collect();
+    assert_eq!(
+        names,
+        ["policy set", "a name longer than twent"],
+        "cut at the field's 24 bytes"
+    );
+    let second = entries[1];
+    assert_eq!(
+        [
+            second.shared_acquisitions.get(),
+            second.exclusive_acquisitions.get(),
+            second.contended.get(),
+            second.spun.get(),
+            second.sleeps.get(),
+            second.longest_wait_ns.get(),
+            second.longest_hold_ns.get(),
+            second.word.get(),
+            second.reserved.get(),
+        ],
+        [1001, 2001, 31, 21, 11, 5001, 701, 0x12, 0]
+    );
+}
+
+#[test]
+fn locks_on_the_sim_is_an_empty_table() {
+    let server = Server::new(StdHost);
+    let (head, entries) = locks(&server, 64).unwrap();
+    assert_eq!((head.count.get(), entries.len()), (0, 0));
+}
+
+#[test]
+fn locks_lists_at_most_the_limit_and_refuses_a_short_buffer() {
+    let server = Server::new(NamedLocksHost { count: 40 });
+    let max = limits::MAX_NAMED_LOCKS as usize;
+    let whole = HEADER_SIZE + size_of::<LocksReply>() + max * size_of::<LockInfo>();
+    let (_, entries) = locks(&server, whole).unwrap();
+    assert_eq!(entries.len(), max);
+    assert_eq!(
+        locks(&server, whole - 1).unwrap_err(),
+        status::BUFFER_TOO_SMALL
+    );
+    let before = stats_on(&server).messages.get();
+    let _ = locks(&server, HEADER_SIZE);
+    assert_eq!(
+        stats_on(&server).messages.get(),
+        before + 1,
+        "a refused Locks is not counted (only the Stats read is)"
+    );
 }

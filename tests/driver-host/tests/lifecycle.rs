@@ -9,11 +9,11 @@
 mod common;
 
 use common::{
-    Driver, REPLY_CAPACITY, STATUS_SUCCESS, each_allocation_failing, hello, policy, refused,
+    Driver, REPLY_CAPACITY, STATUS_SUCCESS, each_allocation_failing, hello, locks, policy, refused,
     request, stats,
 };
 use pushlock_kernel::{Fault, STATUS_ACCESS_VIOLATION, Session, UNLOAD_MANDATORY};
-use pushlock_protocol::{Command, ListRequest, status};
+use pushlock_protocol::{Command, ListRequest, LockInfo, status, text};
 
 #[test]
 fn load_hello_unload_leaves_nothing_behind() {
@@ -87,6 +87,41 @@ fn policy_and_pre_create_counting_show_in_stats() {
     driver.unload(0);
 }
 
+/// `Locks` shows the policy set's lock by name, counting what the port and the creates did
+/// to it.
+#[test]
+fn the_policy_lock_s_counters_show_in_locks() {
+    let session = Session::new();
+    let driver = Driver::load(&session);
+    let client = driver.connect();
+    let before = policy_lock(&driver, client);
+    assert_eq!(driver.send(client, &policy(&[1234])).status, STATUS_SUCCESS);
+    for pid in [1234, 5, 6] {
+        assert_eq!(session.create(pid), Some(1));
+    }
+    let after = policy_lock(&driver, client);
+    assert_eq!(
+        after.exclusive_acquisitions.get() - before.exclusive_acquisitions.get(),
+        1,
+        "the policy update"
+    );
+    assert_eq!(
+        after.shared_acquisitions.get() - before.shared_acquisitions.get(),
+        3,
+        "the creates (Locks itself reads no lock)"
+    );
+    assert_eq!(after.contended.get(), 0, "one thread: never contended");
+    assert_eq!((after.word.get(), after.reserved.get()), (0, 0), "free");
+    driver.unload(0);
+}
+
+fn policy_lock(driver: &Driver<'_>, client: pushlock_kernel::Handle) -> LockInfo {
+    let entries = locks(driver, client);
+    let names: Vec<&str> = entries.iter().map(|entry| text(&entry.name)).collect();
+    assert_eq!(names, ["filter policy"]);
+    entries[0]
+}
+
 /// `DriverEntry` takes no pool (the driver's state is static), so pool exhaustion cannot fail a
 /// load; nor does an unload. The verify build allocates the verifier's tables, once.
 #[test]
@@ -155,6 +190,7 @@ fn each_allocation_of_a_message_failing_is_refused_cleanly() {
         ("Stats", request(Command::Stats, &())),
         ("ListScenarios", request(Command::ListScenarios, &list)),
         ("SetPolicy", policy(&[7])),
+        ("Locks", request(Command::Locks, &())),
     ];
     let session = Session::new();
     let driver = Driver::load(&session);

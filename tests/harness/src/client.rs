@@ -5,8 +5,9 @@ use std::fmt;
 
 use anyhow::{Context, Result, bail};
 use pushlock_protocol::{
-    Command, HEADER_SIZE, HelloReply, ListReply, ListRequest, MessageWriter, PolicyRequest,
-    RunReply, RunRequest, ScenarioInfo, StatsReply, ThreadReport, U32, parse_reply, status,
+    Command, HEADER_SIZE, HelloReply, ListReply, ListRequest, LockInfo, LocksReply, MessageWriter,
+    PolicyRequest, RunReply, RunRequest, ScenarioInfo, StatsReply, ThreadReport, U32, parse_reply,
+    status,
 };
 use pushlock_selftest::{Server, StdHost};
 use zerocopy::{FromBytes, Immutable, IntoBytes};
@@ -186,6 +187,25 @@ impl Client {
     pub fn stats(&self) -> Result<StatsReply> {
         let payload = self.call(Command::Stats, &[0_u8; 0])?;
         StatsReply::read_from_bytes(&payload).map_err(|_| anyhow::anyhow!("short Stats reply"))
+    }
+
+    /// The server's named locks and their statistics.
+    pub fn locks(&self) -> Result<Vec<LockInfo>> {
+        let payload = self
+            .call(Command::Locks, &[0_u8; 0])
+            .context("Locks (a driver older than this harness does not answer it)")?;
+        let (head, rest) = LocksReply::read_from_prefix(&payload)
+            .map_err(|_| anyhow::anyhow!("short Locks reply"))?;
+        let entries = <[LockInfo]>::ref_from_bytes(rest)
+            .map_err(|_| anyhow::anyhow!("ragged Locks reply"))?;
+        if entries.len() != usize::try_from(head.count.get())? {
+            bail!(
+                "the Locks reply announces {} locks and carries {}",
+                head.count.get(),
+                entries.len()
+            );
+        }
+        Ok(entries.to_vec())
     }
 
     /// Sends `input` as it is; returns the outcome and the reply bytes.

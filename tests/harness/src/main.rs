@@ -4,6 +4,7 @@
 
 mod bench;
 mod client;
+mod locks;
 mod memory;
 mod plot;
 #[cfg(windows)]
@@ -73,6 +74,8 @@ enum Command {
     Bench(bench::BenchArgs),
     /// The server's counters (and the filter's, from the driver).
     Stats,
+    /// Contention statistics of the server's named locks (the driver's policy lock), a table each.
+    Locks,
     /// Set the process ids whose creates the driver's filter counts (none: clear the set).
     Policy {
         /// Process ids (at most 64).
@@ -326,6 +329,9 @@ fn main() -> ExitCode {
         Command::Stress(args) => stress(&client, &out, args),
         Command::Bench(args) => bench::run(&client, &out, args),
         Command::Stats => out.stats(&client.stats()?).map(|()| true),
+        Command::Locks => out
+            .locks(&client.describe(), &client.locks()?)
+            .map(|()| true),
         Command::Policy { pids } => {
             client.set_policy(pids)?;
             out.policy(pids).map(|()| true)

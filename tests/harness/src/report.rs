@@ -156,7 +156,7 @@ impl Output {
         self.json
     }
 
-    fn emit(&self, value: &impl Serialize, human: impl FnOnce() -> String) -> Result<()> {
+    pub fn emit(&self, value: &impl Serialize, human: impl FnOnce() -> String) -> Result<()> {
         if self.json {
             println!("{}", serde_json::to_string_pretty(value)?);
         } else {

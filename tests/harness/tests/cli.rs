@@ -202,3 +202,18 @@ fn nanoseconds(text: &str) -> f64 {
     };
     number.parse::<f64>().unwrap() * scale
 }
+
+#[test]
+fn locks_on_the_sim_says_there_are_none() {
+    assert_eq!(
+        json(&["--backend", "sim", "--json", "locks"]),
+        serde_json::json!([])
+    );
+    let output = harness(&["--backend", "sim", "locks"]);
+    assert!(output.status.success());
+    assert!(
+        String::from_utf8_lossy(&output.stdout).contains("no named locks"),
+        "{}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+}

@@ -4,14 +4,17 @@
 //! The first two input bytes choose the output capacity (so that too-small buffers are
 //! explored); the rest is the message. The host cannot start threads, so valid runs are refused
 //! quickly (`STATUS_INSUFFICIENT_RESOURCES`) and the fuzzer spends its time on parsing and
-//! validation.
+//! validation. It has two named locks, so `Locks` replies are sized with entries.
 #![no_main]
 
 use std::sync::{Arc, OnceLock};
 
 use libfuzzer_sys::fuzz_target;
+use pushlock::LockStatistics;
 use pushlock_protocol::{HEADER_SIZE, Header, LockKind, PlatformKind, status};
-use pushlock_selftest::{Host, LockUnavailable, LockVisitor, Server, SpawnError, StdHost};
+use pushlock_selftest::{
+    Host, LockUnavailable, LockVisitor, NamedLock, Server, SpawnError, StdHost,
+};
 
 /// `StdHost` that refuses to start threads.
 #[derive(Clone, Copy)]
@@ -53,6 +56,14 @@ impl Host for NoThreads {
     fn lock_kinds(&self) -> &'static [LockKind] {
         StdHost.lock_kinds()
     }
+    /// Two named locks, as the driver has one, so that `Locks` replies have entries to size.
+    fn named_lock(&self, index: usize) -> Option<NamedLock> {
+        (index < 2).then(|| NamedLock {
+            name: "fuzzed",
+            statistics: LockStatistics::default(),
+            word: index,
+        })
+    }
 }
 
 fn server() -> &'static Arc<Server<NoThreads>> {
@@ -71,12 +82,21 @@ fuzz_target!(|data: &[u8]| {
     if code != status::SUCCESS {
         assert_eq!(len, 0, "an error wrote a reply");
         assert!(status::name(code).is_some(), "an unnamed status {code:#x}");
-        assert!(output.iter().all(|&byte| byte == 0xA5), "an error touched the output");
+        assert!(
+            output.iter().all(|&byte| byte == 0xA5),
+            "an error touched the output"
+        );
         return;
     }
     assert!(len >= HEADER_SIZE, "a reply without a header");
     let reply = &output[..len];
-    let header = zerocopy::FromBytes::ref_from_prefix(reply).map(|(h, _): (&Header, _)| h).unwrap();
-    assert_eq!(header.length.get() as usize, len, "the reply's length field lies");
+    let header = zerocopy::FromBytes::ref_from_prefix(reply)
+        .map(|(h, _): (&Header, _)| h)
+        .unwrap();
+    assert_eq!(
+        header.length.get() as usize,
+        len,
+        "the reply's length field lies"
+    );
     assert_eq!(header.magic.get(), pushlock_protocol::MAGIC);
 });

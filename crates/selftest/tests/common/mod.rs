@@ -5,7 +5,11 @@
     clippy::disallowed_types,
     reason = "user-mode tests: allocation failure aborts the test, as it should"
 )]
-#![allow(dead_code, reason = "each test binary uses a different part")]
+#![allow(
+    dead_code,
+    unused_macros,
+    reason = "each test binary uses a different part"
+)]
 
 use pushlock_protocol::{
     Command, HEADER_SIZE, MessageWriter, RunReply, RunRequest, ThreadReport, U16, U32, parse_reply,
@@ -57,4 +61,41 @@ pub fn run_on<H: Host>(server: &Server<H>, request: &RunRequest) -> (RunReply, V
     let threads = <[ThreadReport]>::ref_from_bytes(rest).unwrap().to_vec();
     assert_eq!(threads.len(), usize::from(head.threads.get()));
     (head, threads)
+}
+
+/// The body of a test `Host` that is the sim in all but what it overrides: threads, clock,
+/// processors and platform from [`StdHost`].
+macro_rules! like_the_sim {
+    () => {
+        type Platform = <pushlock_selftest::StdHost as pushlock_selftest::Host>::Platform;
+        type Thread = <pushlock_selftest::StdHost as pushlock_selftest::Host>::Thread;
+        const PLATFORM: pushlock_protocol::PlatformKind =
+            <pushlock_selftest::StdHost as pushlock_selftest::Host>::PLATFORM;
+        const VERSION: [u16; 3] = <pushlock_selftest::StdHost as pushlock_selftest::Host>::VERSION;
+
+        fn spawn(
+            &self,
+            body: Box<dyn FnOnce() + Send>,
+        ) -> Result<Self::Thread, pushlock_selftest::SpawnError> {
+            pushlock_selftest::StdHost.spawn(body)
+        }
+        fn join(&self, thread: Self::Thread, timeout_ns: u64) -> Result<(), Self::Thread> {
+            pushlock_selftest::StdHost.join(thread, timeout_ns)
+        }
+        fn abandon(&self, thread: Self::Thread) {
+            pushlock_selftest::StdHost.abandon(thread);
+        }
+        fn now_ns(&self) -> u64 {
+            pushlock_selftest::StdHost.now_ns()
+        }
+        fn processor_count(&self) -> u32 {
+            pushlock_selftest::StdHost.processor_count()
+        }
+        fn yield_now(&self) {
+            pushlock_selftest::StdHost.yield_now();
+        }
+        fn sleep_ns(&self, ns: u64) {
+            pushlock_selftest::StdHost.sleep_ns(ns);
+        }
+    };
 }

@@ -3,8 +3,8 @@
 
 use pushlock_kernel::{Fault, Handle, Message, Session};
 use pushlock_protocol::{
-    Command, HEADER_SIZE, HelloReply, LockKind, MessageWriter, Outcome, PolicyRequest, RunReply,
-    RunRequest, StatsReply, U16, U32, parse_reply, text,
+    Command, HEADER_SIZE, HelloReply, LockInfo, LockKind, LocksReply, MessageWriter, Outcome,
+    PolicyRequest, RunReply, RunRequest, StatsReply, U16, U32, parse_reply, text,
 };
 use pushlock_selftest::CATALOGUE;
 use zerocopy::{FromBytes, Immutable, IntoBytes};
@@ -84,6 +84,15 @@ pub fn hello(message: &Message) -> HelloReply {
 pub fn stats(driver: &Driver<'_>, client: Handle) -> StatsReply {
     let reply = driver.send(client, &request(Command::Stats, &()));
     StatsReply::read_from_bytes(payload(&reply, Command::Stats)).unwrap()
+}
+
+/// The driver's named locks (`Locks`).
+pub fn locks(driver: &Driver<'_>, client: Handle) -> Vec<LockInfo> {
+    let reply = driver.send(client, &request(Command::Locks, &()));
+    let (head, entries) = LocksReply::read_from_prefix(payload(&reply, Command::Locks)).unwrap();
+    let entries = <[LockInfo]>::ref_from_bytes(entries).unwrap();
+    assert_eq!(entries.len(), head.count.get() as usize);
+    entries.to_vec()
 }
 
 pub fn policy(pids: &[u32]) -> Vec<u8> {
