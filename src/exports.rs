@@ -8,10 +8,15 @@
 //! so; bad `*Ex` flags bug-check with `INVALID_PUSH_LOCK_FLAGS` (0x152), as the kernel's do.
 //! The try functions return `BOOLEAN` (1 acquired, 0 not). In the verify build each export
 //! records its C caller's return address as the site of the call.
+//!
+//! The counted lock (`PL_COUNTED_PUSH_LOCK`, [`pushlock::nt::counted`]), which Windows lacks,
+//! has the `Ex*` contract and its own names: `PlInitializeCountedPushLock`,
+//! `Pl[Try]AcquireCountedPushLock{Exclusive,Shared}`, `PlReleaseCountedPushLock{Exclusive,Shared}`,
+//! and `PlQueryPushLockStatistics`.
 #![allow(non_snake_case, reason = "the WDK's names, prefixed")]
 
-use pushlock::KernelPlatform;
-use pushlock::nt::{self, EX_PUSH_LOCK};
+use pushlock::nt::{self, EX_PUSH_LOCK, counted};
+use pushlock::{CountedPushLock, KernelPlatform, LockStatistics};
 
 type K = KernelPlatform;
 
@@ -19,15 +24,17 @@ type K = KernelPlatform;
 /// stated on the `nt` function of the same name). `try` marks the two that return `BOOLEAN`.
 #[cfg(not(all(feature = "verify", target_arch = "x86_64")))]
 macro_rules! export {
-    ($($export:ident => $function:ident($($arg:ident: $ty:ty),*) $(-> $try:ident)?;)*) => {$(
-        #[doc = concat!("`", stringify!($function), "` for C callers.")]
+    (lock: $lock:ty, api: $api:ident, bodies: $bodies:ident; $(
+        $export:ident => $function:ident($($arg:ident: $ty:ty),*) $(-> $try:ident)?;
+    )*) => {$(
+        #[doc = concat!("`", stringify!($api), "::", stringify!($function), "` for C callers.")]
         ///
         /// # Safety
-        #[doc = concat!("As for [`pushlock::nt::", stringify!($function), "`].")]
+        #[doc = concat!("As for [`", stringify!($api), "::", stringify!($function), "`].")]
         #[unsafe(no_mangle)]
-        pub unsafe extern "system" fn $export(lock: *mut EX_PUSH_LOCK $(, $arg: $ty)*) $(-> returns!($try))? {
+        pub unsafe extern "system" fn $export(lock: *mut $lock $(, $arg: $ty)*) $(-> returns!($try))? {
             // SAFETY: forwarded from the caller, who keeps the contract of the `nt` function.
-            to_c!(unsafe { nt::$function::<K>(lock $(, $arg)*) } $(, $try)?)
+            to_c!(unsafe { $api::$function::<K>(lock $(, $arg)*) } $(, $try)?)
         }
     )*};
 }
@@ -76,35 +83,37 @@ macro_rules! site_register {
 /// jump: the body returns straight to the C caller, on the stack the caller set up.
 #[cfg(all(feature = "verify", target_arch = "x86_64"))]
 macro_rules! export {
-    ($($export:ident => $function:ident($($arg:ident: $ty:ty),*) $(-> $try:ident)?;)*) => {$(
-        #[doc = concat!("`", stringify!($function), "` for C callers (records the caller's return address).")]
+    (lock: $lock:ty, api: $api:ident, bodies: $bodies:ident; $(
+        $export:ident => $function:ident($($arg:ident: $ty:ty),*) $(-> $try:ident)?;
+    )*) => {$(
+        #[doc = concat!("`", stringify!($api), "::", stringify!($function), "` for C callers (records the caller's return address).")]
         ///
         /// # Safety
-        #[doc = concat!("As for [`pushlock::nt::", stringify!($function), "`].")]
+        #[doc = concat!("As for [`", stringify!($api), "::", stringify!($function), "`].")]
         #[unsafe(naked)]
         #[unsafe(no_mangle)]
-        pub unsafe extern "system" fn $export(lock: *mut EX_PUSH_LOCK $(, $arg: $ty)*) $(-> returns!($try))? {
+        pub unsafe extern "system" fn $export(lock: *mut $lock $(, $arg: $ty)*) $(-> returns!($try))? {
             core::arch::naked_asm!(
                 concat!("mov ", site_register!($($arg)*), ", [rsp]"),
                 "jmp {body}",
-                body = sym body::$export,
+                body = sym $bodies::$export,
             )
         }
     )*
 
         /// The exports' bodies, called by their trampolines with the caller's return address.
-        mod body {
+        mod $bodies {
             use super::*;
             $(
                 /// # Safety
                 /// As for the export of the same name; `caller` is its return address.
                 pub unsafe extern "system" fn $export(
-                    lock: *mut EX_PUSH_LOCK $(, $arg: $ty)*,
+                    lock: *mut $lock $(, $arg: $ty)*,
                     caller: usize,
                 ) $(-> returns!($try))? {
                     let site = pushlock::verify::Site::Code(caller);
                     // SAFETY: forwarded from the C caller, who keeps the `nt` function's contract.
-                    to_c!(unsafe { nt::at::$function::<K>(lock $(, $arg)*, site) } $(, $try)?)
+                    to_c!(unsafe { $api::at::$function::<K>(lock $(, $arg)*, site) } $(, $try)?)
                 }
             )*
         }
@@ -112,6 +121,8 @@ macro_rules! export {
 }
 
 export! {
+    lock: EX_PUSH_LOCK, api: nt, bodies: nt_bodies;
+
     PlFltInitializePushLock => FltInitializePushLock();
     PlFltDeletePushLock => FltDeletePushLock();
     PlFltAcquirePushLockExclusive => FltAcquirePushLockExclusive();
@@ -128,4 +139,35 @@ export! {
     PlExReleasePushLockExclusive => ExReleasePushLockExclusive();
     PlExReleasePushLockShared => ExReleasePushLockShared();
     PlExReleasePushLock => ExReleasePushLock();
+}
+
+export! {
+    lock: CountedPushLock<K>, api: counted, bodies: counted_bodies;
+
+    PlInitializeCountedPushLock => InitializeCountedPushLock();
+    PlAcquireCountedPushLockExclusive => AcquireCountedPushLockExclusive();
+    PlAcquireCountedPushLockShared => AcquireCountedPushLockShared();
+    PlTryAcquireCountedPushLockExclusive => TryAcquireCountedPushLockExclusive() -> try;
+    PlTryAcquireCountedPushLockShared => TryAcquireCountedPushLockShared() -> try;
+    PlReleaseCountedPushLockExclusive => ReleaseCountedPushLockExclusive();
+    PlReleaseCountedPushLockShared => ReleaseCountedPushLockShared();
+}
+
+// `PL_COUNTED_PUSH_LOCK` and `PL_PUSH_LOCK_STATISTICS` in the header have these layouts.
+const _: () =
+    assert!(size_of::<CountedPushLock<K>>() == 128 && align_of::<CountedPushLock<K>>() == 64);
+const _: () = assert!(size_of::<LockStatistics>() == 7 * 8 && align_of::<LockStatistics>() == 8);
+
+/// `nt::counted::QueryPushLockStatistics` for C callers: a snapshot of a counted lock's
+/// counters. Records no site: it neither takes nor releases the lock.
+///
+/// # Safety
+/// As for [`counted::QueryPushLockStatistics`].
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn PlQueryPushLockStatistics(
+    lock: *const CountedPushLock<K>,
+    statistics: *mut LockStatistics,
+) {
+    // SAFETY: forwarded from the caller, who keeps the function's contract.
+    unsafe { counted::QueryPushLockStatistics::<K>(lock, statistics) };
 }

@@ -42,8 +42,9 @@ pub struct CountedPushLock<P: Platform> {
     longest_hold_ns: AtomicU64,
 }
 
-/// A reading of a [`CountedPushLock`]'s counters.
+/// A reading of a [`CountedPushLock`]'s counters (`PL_PUSH_LOCK_STATISTICS` in C).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[repr(C)]
 pub struct LockStatistics {
     /// Shared acquisitions, tries that succeeded included.
     pub shared_acquisitions: u64,
@@ -123,7 +124,51 @@ impl<P: Platform> CountedPushLock<P> {
     /// Acquires exclusively, counting.
     #[cfg_attr(feature = "verify", track_caller)]
     pub fn lock_exclusive(&self) {
-        let how = How::here();
+        self.lock_exclusive_as(How::here());
+    }
+
+    /// Acquires shared, counting.
+    #[cfg_attr(feature = "verify", track_caller)]
+    pub fn lock_shared(&self) {
+        self.lock_shared_as(How::here());
+    }
+
+    /// Tries to acquire exclusively, counting a success.
+    #[cfg_attr(feature = "verify", track_caller)]
+    #[must_use = "if true, the lock is held and must be released"]
+    pub fn try_lock_exclusive(&self) -> bool {
+        self.try_lock_exclusive_as(How::here())
+    }
+
+    /// Tries to acquire shared, counting a success.
+    #[cfg_attr(feature = "verify", track_caller)]
+    #[must_use = "if true, the lock is held and must be released"]
+    pub fn try_lock_shared(&self) -> bool {
+        self.try_lock_shared_as(How::here())
+    }
+
+    /// Releases an exclusive acquisition.
+    ///
+    /// # Safety
+    /// As for [`RawPushLock::unlock_exclusive`].
+    #[cfg_attr(feature = "verify", track_caller)]
+    pub unsafe fn unlock_exclusive(&self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.unlock_exclusive_as(How::here()) };
+    }
+
+    /// Releases a shared acquisition.
+    ///
+    /// # Safety
+    /// As for [`RawPushLock::unlock_shared`].
+    #[cfg_attr(feature = "verify", track_caller)]
+    pub unsafe fn unlock_shared(&self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.unlock_shared_as(How::here()) };
+    }
+
+    /// [`lock_exclusive`](Self::lock_exclusive), called as `how` says.
+    pub(crate) fn lock_exclusive_as(&self, how: How) {
         if self.lock.try_lock_exclusive_as(how) {
             return self.took_exclusive();
         }
@@ -134,10 +179,8 @@ impl<P: Platform> CountedPushLock<P> {
         }
     }
 
-    /// Acquires shared, counting.
-    #[cfg_attr(feature = "verify", track_caller)]
-    pub fn lock_shared(&self) {
-        let how = How::here();
+    /// [`lock_shared`](Self::lock_shared), called as `how` says.
+    pub(crate) fn lock_shared_as(&self, how: How) {
         if self.lock.try_lock_shared_as(how) {
             self.shared.fetch_add(1, Relaxed);
             return;
@@ -149,47 +192,41 @@ impl<P: Platform> CountedPushLock<P> {
         }
     }
 
-    /// Tries to acquire exclusively, counting a success.
-    #[cfg_attr(feature = "verify", track_caller)]
-    #[must_use = "if true, the lock is held and must be released"]
-    pub fn try_lock_exclusive(&self) -> bool {
-        let taken = self.lock.try_lock_exclusive_as(How::here());
+    /// [`try_lock_exclusive`](Self::try_lock_exclusive), called as `how` says.
+    pub(crate) fn try_lock_exclusive_as(&self, how: How) -> bool {
+        let taken = self.lock.try_lock_exclusive_as(how);
         if taken {
             self.took_exclusive();
         }
         taken
     }
 
-    /// Tries to acquire shared, counting a success.
-    #[cfg_attr(feature = "verify", track_caller)]
-    #[must_use = "if true, the lock is held and must be released"]
-    pub fn try_lock_shared(&self) -> bool {
-        let taken = self.lock.try_lock_shared_as(How::here());
+    /// [`try_lock_shared`](Self::try_lock_shared), called as `how` says.
+    pub(crate) fn try_lock_shared_as(&self, how: How) -> bool {
+        let taken = self.lock.try_lock_shared_as(how);
         if taken {
             self.shared.fetch_add(1, Relaxed);
         }
         taken
     }
 
-    /// Releases an exclusive acquisition.
+    /// [`unlock_exclusive`](Self::unlock_exclusive), called as `how` says.
     ///
     /// # Safety
     /// As for [`RawPushLock::unlock_exclusive`].
-    #[cfg_attr(feature = "verify", track_caller)]
-    pub unsafe fn unlock_exclusive(&self) {
+    pub(crate) unsafe fn unlock_exclusive_as(&self, how: How) {
         self.hold_ends();
         // SAFETY: forwarded from the caller.
-        unsafe { self.lock.unlock_exclusive_as(How::here()) };
+        unsafe { self.lock.unlock_exclusive_as(how) };
     }
 
-    /// Releases a shared acquisition.
+    /// [`unlock_shared`](Self::unlock_shared), called as `how` says.
     ///
     /// # Safety
     /// As for [`RawPushLock::unlock_shared`].
-    #[cfg_attr(feature = "verify", track_caller)]
-    pub unsafe fn unlock_shared(&self) {
+    pub(crate) unsafe fn unlock_shared_as(&self, how: How) {
         // SAFETY: forwarded from the caller.
-        unsafe { self.lock.unlock_shared_as(How::here()) };
+        unsafe { self.lock.unlock_shared_as(how) };
     }
 
     /// Counts an exclusive acquisition, and starts timing it if it is a sampled one. Only the

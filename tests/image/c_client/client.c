@@ -7,6 +7,11 @@
 #include "pushlock_filter.h"
 
 static PL_PUSH_LOCK lock;
+static PL_COUNTED_PUSH_LOCK counted;
+
+_Static_assert(sizeof(PL_COUNTED_PUSH_LOCK) == 128, "the Rust CountedPushLock's size");
+_Static_assert(_Alignof(PL_COUNTED_PUSH_LOCK) == 64, "the Rust CountedPushLock's alignment");
+_Static_assert(sizeof(PL_PUSH_LOCK_STATISTICS) == 56, "the Rust LockStatistics' size");
 
 NTSTATUS NTAPI DriverEntry(void *driver, PUNICODE_STRING registry_path)
 {
@@ -33,5 +38,18 @@ NTSTATUS NTAPI DriverEntry(void *driver, PUNICODE_STRING registry_path)
     if (PlExTryAcquirePushLockShared(&lock)) {
         PlExReleasePushLock(&lock);
     }
-    return 0;
+    PL_PUSH_LOCK_STATISTICS statistics;
+    PlInitializeCountedPushLock(&counted);
+    PlAcquireCountedPushLockExclusive(&counted);
+    PlReleaseCountedPushLockExclusive(&counted);
+    PlAcquireCountedPushLockShared(&counted);
+    PlReleaseCountedPushLockShared(&counted);
+    if (PlTryAcquireCountedPushLockExclusive(&counted)) {
+        PlReleaseCountedPushLockExclusive(&counted);
+    }
+    if (PlTryAcquireCountedPushLockShared(&counted)) {
+        PlReleaseCountedPushLockShared(&counted);
+    }
+    PlQueryPushLockStatistics(&counted, &statistics);
+    return (NTSTATUS)statistics.ExclusiveAcquisitions;
 }

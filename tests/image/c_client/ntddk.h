@@ -13,6 +13,9 @@
 typedef unsigned char BOOLEAN;
 typedef unsigned long ULONG;
 typedef unsigned long long ULONG_PTR;
+typedef unsigned long long ULONG64;
+
+#define DECLSPEC_ALIGN(x) __declspec(align(x))
 typedef long NTSTATUS;
 
 typedef struct _UNICODE_STRING {

@@ -2,7 +2,8 @@
 //! their bodies, so that verifier reports name the caller's code: each `Pl*` export begins
 //! `mov rdx, [rsp]` (`mov r8, [rsp]` after a `flags` argument), the register of the argument
 //! after the C ones in the Windows x64 convention, then jumps to its body in this image. The
-//! default build's exports are ordinary functions (no such trampoline).
+//! default build's exports are ordinary functions (no such trampoline); so is the statistics
+//! query in both builds.
 //!
 //! The image: `$PUSHLOCK_SYS`, or what `cargo sys` leaves in `target/`; `PUSHLOCK_BUILD=verify`
 //! says it is the verify build (CI's driver lane inspects both).
@@ -80,7 +81,8 @@ fn verify_build_exports_pass_their_caller_s_return_address() {
         let ExportTarget::Address(rva) = export.target else {
             panic!("{name}: forwarded")
         };
-        if !name.starts_with("Pl") {
+        // The statistics query takes and releases nothing: it has no site to record.
+        if !name.starts_with("Pl") || name == "PlQueryPushLockStatistics" {
             continue;
         }
         let register = if name.ends_with("Ex") {
@@ -108,5 +110,5 @@ fn verify_build_exports_pass_their_caller_s_return_address() {
         }
         checked += 1;
     }
-    assert!(checked >= 16, "only {checked} exports");
+    assert!(checked >= 23, "only {checked} exports");
 }

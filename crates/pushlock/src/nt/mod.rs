@@ -15,11 +15,15 @@
 //! With the verifier (feature `verify`) each function records its caller's source line
 //! (`#[track_caller]`), and `at` offers the same functions with the site given explicitly: the
 //! driver's C exports pass their caller's return address.
+//!
+//! [`counted`] is the same shape of API for [`CountedPushLock`](crate::CountedPushLock), which
+//! Windows does not have: the driver exports it to C drivers as `Pl*CountedPushLock*`.
 #![allow(non_snake_case, non_camel_case_types)]
 // loom's atomics have no const constructors, so these cannot be `const` in every build.
 #![allow(clippy::missing_const_for_fn)]
 
 mod calls;
+pub mod counted;
 
 use crate::how::How;
 use crate::platform::Platform;
@@ -84,46 +88,50 @@ pub const FLT_PUSH_LOCK_DISABLE_AUTO_BOOST: u32 = 0x2;
 pub const FLT_PUSH_LOCK_VALID_FLAGS: u32 =
     FLT_PUSH_LOCK_ENABLE_AUTO_BOOST | FLT_PUSH_LOCK_DISABLE_AUTO_BOOST;
 
-/// Defines each `nt` function as a thin public wrapper over its implementation in `calls`, which
-/// takes the caller's site; with the verifier, also its twin in `at` with an explicit site.
+/// Defines each function of a lock type's Windows-shaped API (`lock: *mut $lock`) as a thin
+/// public wrapper over its implementation in `$calls`, which takes the caller's site; with the
+/// verifier, also its twin in `at` with an explicit site.
 macro_rules! api {
-    ($(
+    (lock: $lock:ty, calls: $calls:ident; $(
         $(#[$doc:meta])*
         fn $name:ident($($arg:ident: $ty:ty),*) $(-> $ret:ty)?;
     )*) => {
         $(
             $(#[$doc])*
             #[cfg_attr(feature = "verify", track_caller)]
-            pub unsafe fn $name<P: Platform>(lock: *mut EX_PUSH_LOCK $(, $arg: $ty)*) $(-> $ret)? {
+            pub unsafe fn $name<P: Platform>(lock: *mut $lock $(, $arg: $ty)*) $(-> $ret)? {
                 // SAFETY: forwarded from the caller.
-                unsafe { calls::$name::<P>(lock $(, $arg)*, How::here()) }
+                unsafe { $calls::$name::<P>(lock $(, $arg)*, How::here()) }
             }
         )*
 
-        /// The `nt` functions with the caller's site given, not taken from `#[track_caller]`
-        /// (feature `verify`): for callers from C, whose return address the driver's exports
-        /// capture.
+        /// The functions above with the caller's site given, not taken from
+        /// `#[track_caller]` (feature `verify`): for callers from C, whose return address the
+        /// driver's exports capture.
         #[cfg(feature = "verify")]
         pub mod at {
-            use super::{EX_PUSH_LOCK, How, Platform, Site, calls};
+            use super::{How, Platform, Site, $calls};
             $(
                 #[doc = concat!("[`", stringify!($name), "`](super::", stringify!($name), "), called from `site`.")]
                 ///
                 /// # Safety
                 #[doc = concat!("As for [`", stringify!($name), "`](super::", stringify!($name), ").")]
                 pub unsafe fn $name<P: Platform>(
-                    lock: *mut EX_PUSH_LOCK $(, $arg: $ty)*,
+                    lock: *mut $lock $(, $arg: $ty)*,
                     site: Site,
                 ) $(-> $ret)? {
                     // SAFETY: forwarded from the caller.
-                    unsafe { calls::$name::<P>(lock $(, $arg)*, How::at(site)) }
+                    unsafe { $calls::$name::<P>(lock $(, $arg)*, How::at(site)) }
                 }
             )*
         }
     };
 }
+pub(crate) use api;
 
 api! {
+    lock: crate::nt::EX_PUSH_LOCK, calls: calls;
+
     /// Initialises a push lock to the free state. With the verifier, the call site becomes the
     /// lock's class (see [`LockClass`](crate::LockClass)).
     ///
