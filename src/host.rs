@@ -7,7 +7,7 @@ use core::ffi::c_void;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering::SeqCst};
 
-use pushlock::{KernelPlatform, RawPushLock};
+use pushlock::{CountedPushLock, KernelPlatform, RawPushLock};
 use pushlock_protocol::{LockKind, PlatformKind};
 use pushlock_selftest::{
     FilterStats, Host, LockUnavailable, LockVisitor, NamedLock, Shared, SpawnError, try_box,
@@ -24,8 +24,9 @@ use crate::ffi::{
 use crate::peer_locks::{OsPushLock, Resource};
 
 /// Locks the kernel host offers workloads.
-const LOCKS: [LockKind; 3] = [
+const LOCKS: [LockKind; 4] = [
     LockKind::PushLock,
+    LockKind::CountedPushLock,
     LockKind::KernelPushLock,
     LockKind::EResource,
 ];
@@ -247,6 +248,9 @@ impl Host for KernelHost {
         Ok(match kind {
             LockKind::PushLock => {
                 visitor.visit(Shared::try_new(RawPushLock::<KernelPlatform>::new())?)
+            }
+            LockKind::CountedPushLock => {
+                visitor.visit(Shared::try_new(CountedPushLock::<KernelPlatform>::new())?)
             }
             LockKind::KernelPushLock => visitor.visit(OsPushLock::create()?),
             LockKind::EResource => visitor.visit(Resource::create()?),

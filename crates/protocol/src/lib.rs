@@ -144,6 +144,8 @@ pub enum LockKind {
     Spin = 4,
     /// `usync::RwLock` (sim only).
     Usync = 5,
+    /// Our push lock with contention statistics (`pushlock::CountedPushLock`), on every platform.
+    CountedPushLock = 6,
     /// The kernel's own push lock through `FltAcquirePushLock*` (driver only).
     KernelPushLock = 16,
     /// An `ERESOURCE` (driver only).
@@ -152,12 +154,13 @@ pub enum LockKind {
 
 impl LockKind {
     /// Every kind, in code order.
-    pub const ALL: [Self; 7] = [
+    pub const ALL: [Self; 8] = [
         Self::PushLock,
         Self::ParkingLot,
         Self::StdRwLock,
         Self::Spin,
         Self::Usync,
+        Self::CountedPushLock,
         Self::KernelPushLock,
         Self::EResource,
     ];
@@ -177,6 +180,7 @@ impl LockKind {
             Self::StdRwLock => "std",
             Self::Spin => "spin",
             Self::Usync => "usync",
+            Self::CountedPushLock => "pushlock-counted",
             Self::KernelPushLock => "kernel-pushlock",
             Self::EResource => "eresource",
         }

@@ -2,7 +2,7 @@
 
 use alloc::boxed::Box;
 
-use pushlock::{LockStatistics, Platform, RawPushLock};
+use pushlock::{CountedPushLock, LockStatistics, Platform, RawPushLock};
 use pushlock_protocol::{LockKind, PlatformKind};
 
 use crate::fallible::{OutOfMemory, Shared};
@@ -166,6 +166,28 @@ pub trait LockVisitor {
 }
 
 impl<P: Platform> TestLock for RawPushLock<P> {
+    fn exclusive<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.lock_exclusive();
+        let result = f();
+        // SAFETY: acquired exclusively just above.
+        unsafe { self.unlock_exclusive() };
+        result
+    }
+
+    fn shared<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.lock_shared();
+        let result = f();
+        // SAFETY: acquired shared just above.
+        unsafe { self.unlock_shared() };
+        result
+    }
+
+    fn word(&self) -> Option<usize> {
+        Some(self.word().0)
+    }
+}
+
+impl<P: Platform> TestLock for CountedPushLock<P> {
     fn exclusive<R>(&self, f: impl FnOnce() -> R) -> R {
         self.lock_exclusive();
         let result = f();

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use pushlock::StdPlatform;
+use pushlock::{CountedPushLock, StdPlatform};
 use pushlock_protocol::{LockKind, PlatformKind};
 
 use crate::fallible::Shared;
@@ -16,12 +16,13 @@ use crate::host::{Host, LockUnavailable, LockVisitor, SpawnError, TestLock};
 pub struct StdHost;
 
 /// Every lock the sim can run workloads against.
-const LOCKS: [LockKind; 5] = [
+const LOCKS: [LockKind; 6] = [
     LockKind::PushLock,
     LockKind::ParkingLot,
     LockKind::StdRwLock,
     LockKind::Spin,
     LockKind::Usync,
+    LockKind::CountedPushLock,
 ];
 
 fn epoch() -> Instant {
@@ -93,6 +94,9 @@ impl Host for StdHost {
             LockKind::StdRwLock => visitor.visit(Shared::try_new(std::sync::RwLock::new(()))?),
             LockKind::Spin => visitor.visit(Shared::try_new(spin::RwLock::new(()))?),
             LockKind::Usync => visitor.visit(Shared::try_new(usync::RwLock::new(()))?),
+            LockKind::CountedPushLock => {
+                visitor.visit(Shared::try_new(CountedPushLock::<StdPlatform>::new())?)
+            }
             LockKind::KernelPushLock | LockKind::EResource => {
                 return Err(LockUnavailable::NotOffered);
             }

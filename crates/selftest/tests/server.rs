@@ -84,6 +84,7 @@ fn hello_describes_the_sim() {
         LockKind::StdRwLock,
         LockKind::Spin,
         LockKind::Usync,
+        LockKind::CountedPushLock,
     ] {
         assert_ne!(hello.lock_kinds.get() & kind.bit(), 0, "{kind:?}");
     }
@@ -346,6 +347,7 @@ fn workloads_run_on_every_sim_lock() {
         LockKind::StdRwLock,
         LockKind::Spin,
         LockKind::Usync,
+        LockKind::CountedPushLock,
     ] {
         for (scenario, write_permille) in [(20, 200), (21, 500), (22, 0)] {
             let (reply, threads) = run(&server, &workload(scenario, lock, 4, 500, write_permille));

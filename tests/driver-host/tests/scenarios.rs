@@ -67,6 +67,7 @@ fn stress_and_bench_run_on_every_kernel_lock_kind() {
     let client = driver.connect();
     for lock in [
         LockKind::PushLock,
+        LockKind::CountedPushLock,
         LockKind::KernelPushLock,
         LockKind::EResource,
     ] {

@@ -402,7 +402,7 @@ fn matrix_table(cells: &[BenchCell], locks: &[LockKind]) -> String {
             let rate = |lock| cell_of(lock).map_or(0.0, |c| c.ops_per_sec);
             let best_peer = locks
                 .iter()
-                .filter(|lock| **lock != LockKind::PushLock)
+                .filter(|lock| !matches!(lock, LockKind::PushLock | LockKind::CountedPushLock))
                 .map(|&lock| rate(lock))
                 .fold(0.0, f64::max);
             let ratio = rate(LockKind::PushLock) / best_peer;
