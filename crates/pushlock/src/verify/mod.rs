@@ -66,6 +66,7 @@ pub(crate) use hooks::{
     acquired, before_acquire, before_release, before_wait, classify, deleted, dropped, misuse,
     rejected,
 };
+pub use order::{CLASSES, EDGES, LOCKS};
 pub use report::{HeldAt, Report, Violation};
 pub use site::Site;
 pub use tables::{
