@@ -1,5 +1,5 @@
-//! `CountedPushLock`: the push lock with contention statistics beside its word, cheap enough to
-//! leave on.
+//! `CountedPushLock`: the push lock with contention statistics beside its word, for locks whose
+//! critical sections do real work.
 //!
 //! [`RawPushLock`] stays one word and counts nothing. A `CountedPushLock` is that word followed
 //! by its counters on the same 64-byte line (so a count lands in the line the acquisition just
@@ -16,6 +16,10 @@
 //! so only what is already slow is timed: waits, and a sample of the exclusive holds. Shared
 //! holds are not timed (many owners, one word). All counters are `Relaxed`: they order nothing,
 //! and a snapshot read while the lock is in use is a snapshot.
+//!
+//! Cost: about 1 ns per uncontended acquisition; under contention with empty critical sections
+//! up to half the throughput (the shared count is one more locked instruction on the line all
+//! readers fight for), within the noise with a 100 ns hold (README, "Reading it").
 
 use core::sync::atomic::AtomicU64;
 use core::sync::atomic::Ordering::Relaxed;

@@ -353,7 +353,9 @@ fn writer_wait(
 fn matrix_table(cells: &[BenchCell], locks: &[LockKind]) -> String {
     let mut header = vec!["hold", "writes", "threads"];
     header.extend(locks.iter().map(|lock| lock.name()));
-    let compare = locks.contains(&LockKind::PushLock) && locks.len() > 1;
+    let is_peer =
+        |lock: &&LockKind| !matches!(lock, LockKind::PushLock | LockKind::CountedPushLock);
+    let compare = locks.contains(&LockKind::PushLock) && locks.iter().any(|lock| is_peer(&lock));
     if compare {
         header.push("pushlock ÷ best peer");
     }
@@ -402,7 +404,7 @@ fn matrix_table(cells: &[BenchCell], locks: &[LockKind]) -> String {
             let rate = |lock| cell_of(lock).map_or(0.0, |c| c.ops_per_sec);
             let best_peer = locks
                 .iter()
-                .filter(|lock| !matches!(lock, LockKind::PushLock | LockKind::CountedPushLock))
+                .filter(is_peer)
                 .map(|&lock| rate(lock))
                 .fold(0.0, f64::max);
             let ratio = rate(LockKind::PushLock) / best_peer;
@@ -515,4 +517,48 @@ fn write_csv(path: &PathBuf, cells: &[BenchCell]) -> Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(path, csv).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cell(lock: LockKind, ops_per_sec: f64) -> BenchCell {
+        BenchCell {
+            lock: lock.name(),
+            threads: 2,
+            write_pct: 10.0,
+            hold_ns: 0,
+            outcome: "passed",
+            ops: 1,
+            elapsed_ns: 1,
+            ops_per_sec,
+            thread_min_ops_per_sec: ops_per_sec / 2.0,
+            thread_median_ops_per_sec: ops_per_sec / 2.0,
+        }
+    }
+
+    #[test]
+    fn the_counted_push_lock_is_not_a_peer_in_the_ratio() {
+        let cells = [
+            cell(LockKind::PushLock, 40e6),
+            cell(LockKind::CountedPushLock, 80e6),
+            cell(LockKind::ParkingLot, 50e6),
+        ];
+        let locks = [
+            LockKind::PushLock,
+            LockKind::CountedPushLock,
+            LockKind::ParkingLot,
+        ];
+        let table = matrix_table(&cells, &locks);
+        assert!(
+            table.contains(" 0.80x |"),
+            "against parking_lot only:\n{table}"
+        );
+        let ours = matrix_table(&cells[..2], &locks[..2]);
+        assert!(
+            !ours.contains("best peer") && !ours.contains("inf"),
+            "no peer, no ratio:\n{ours}"
+        );
+    }
 }

@@ -81,7 +81,7 @@ impl LockVisitor for Probe {
         Memory {
             lock: self.0.name(),
             bytes_per_lock: size_of::<L>(),
-            bytes_per_waiter: (self.0 == LockKind::PushLock)
+            bytes_per_waiter: matches!(self.0, LockKind::PushLock | LockKind::CountedPushLock)
                 .then(RawPushLock::<StdPlatform>::wait_block_size),
             acquisitions: ROUNDS.saturating_mul(THREADS as u64),
             heap_allocations,
