@@ -43,6 +43,10 @@ IRP_MJ_OPERATION_END = 0x80
 FLT_PREOP_SUCCESS_NO_CALLBACK = 1
 
 # Where "user mode" buffers live: below MmUserProbeAddress, apart from everything speakeasy maps.
+# The one thread speakeasy runs, as `KeGetCurrentThread` names it (the verify build keys its
+# per-thread records by it).
+CURRENT_THREAD = 0xFFFF_B000_0000_1000
+
 USER_BASE = 0x0000_0000_6000_0000
 USER_SIZE = 0x10_0000
 MM_USER_PROBE_ADDRESS = 0x0000_7FFF_FFFF_0000
@@ -142,6 +146,7 @@ class EmulatedKernel:
         self.server: ServerPort | None = None
         self.client: Client | None = None
         self.entry_status: int | None = None
+        self.last_return_address: int | None = None
         self._next_handle = 0xFFFF_A000_0000_1000
         self._se = speakeasy.Speakeasy()
         self._emu = None
@@ -163,6 +168,12 @@ class EmulatedKernel:
         self._check_run(entry)
         self.entry_status = entry.ret_val & 0xFFFF_FFFF
         return self.entry_status
+
+    def exports(self) -> dict[str, int]:
+        """The image's exports by name: their addresses, as a C driver importing them sees."""
+        base = self._module.get_base()
+        symbols = self._module.DIRECTORY_ENTRY_EXPORT.symbols
+        return {symbol.name.decode(): base + symbol.address for symbol in symbols if symbol.name}
 
     def call(self, address: int, *args: int) -> int:
         """Calls a driver routine as Filter Manager would; returns RAX."""
@@ -199,6 +210,7 @@ class EmulatedKernel:
             emu.mem_write(rsp + 0x28 + 8 * index, value.to_bytes(8, "little"))
         emu.mem_write(rsp, return_address.to_bytes(8, "little"))
         emu.reg_write("rsp", rsp)
+        self.last_return_address = return_address
 
     # -- memory helpers -----------------------------------------------------------------------
 
@@ -270,6 +282,7 @@ class EmulatedKernel:
             ("ntoskrnl", "memset", 3): self._memset,
             ("ntoskrnl", "DbgPrintEx", 5): self._dbg_print_ex,
             ("ntoskrnl", "KeBugCheckEx", 5): self._ke_bug_check_ex,
+            ("ntoskrnl", "KeGetCurrentThread", 0): lambda argv: CURRENT_THREAD,
             ("ntoskrnl", "KeQueryActiveProcessorCountEx", 1): lambda argv: 2,
             ("ntoskrnl", "KeEnterCriticalRegion", 0): self._enter_critical_region,
             ("ntoskrnl", "KeLeaveCriticalRegion", 0): self._leave_critical_region,

@@ -1,0 +1,76 @@
+"""The verify build (`cargo sys --features verify`), executed: its `DriverEntry` allocates the
+verifier's tables (pool tagged `PlkR`) and fails the load without them, unload frees them, the
+filter runs verified, and a C driver's recursive acquisition through the exports is reported
+with the caller's return address (the Windows-convention trampolines, run) and bug-checks with
+`PLCK` and the kind, as Verifier sessions on a test VM would see it.
+
+The image: `$PUSHLOCK_VERIFY_SYS`, or what `cargo sys --features verify --target-dir
+target/verify` leaves in `target/verify/`.
+"""
+
+import os
+import pathlib
+
+import pytest
+
+import wire
+from emulated_kernel import (
+    CURRENT_THREAD,
+    STATUS_INSUFFICIENT_RESOURCES,
+    STATUS_SUCCESS,
+    BugCheck,
+    EmulatedKernel,
+    FaultPlan,
+)
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+IMAGE = os.environ.get(
+    "PUSHLOCK_VERIFY_SYS",
+    str(ROOT / "target/verify/x86_64-pc-windows-msvc/release/pushlock_filter.dll"),
+)
+TABLES_TAG = int.from_bytes(b"PlkR", "little")
+PLCK = 0x504C434B
+
+
+@pytest.fixture
+def verified():
+    kernel = EmulatedKernel(IMAGE)
+    assert kernel.driver_entry() == STATUS_SUCCESS
+    return kernel
+
+
+def test_driver_entry_allocates_the_tables_and_unload_frees_them(verified):
+    assert [tag for _size, tag in verified.pool.values()] == [TABLES_TAG]
+    assert verified.connect() == STATUS_SUCCESS
+    status, _reply, _ = verified.send(wire.request(wire.SET_POLICY, wire.policy([7])))
+    assert status == STATUS_SUCCESS
+    for pid in (7, 8):
+        verified.create(pid)
+    status, reply, _ = verified.send(wire.request(wire.LOCKS))
+    assert status == STATUS_SUCCESS
+    (policy,) = wire.locks(reply)
+    assert (policy["name"], policy["exclusive"], policy["shared"]) == ("filter policy", 1, 2)
+    assert verified.unload() == STATUS_SUCCESS
+    assert not verified.bug_checks and not verified.violations
+    assert verified.leaks() == []
+
+
+def test_without_its_tables_the_verify_build_does_not_load():
+    kernel = EmulatedKernel(IMAGE, FaultPlan(failing_allocations={1}))
+    assert kernel.driver_entry() == STATUS_INSUFFICIENT_RESOURCES
+    assert kernel.leaks() == [] and kernel.filter is None
+
+
+def test_a_c_caller_s_recursion_bug_checks_with_its_report(verified):
+    exports = verified.exports()
+    lock = verified.kernel_buffer(8)
+    verified.call(exports["PlExAcquirePushLockShared"], lock)
+    caller = verified.last_return_address
+    with pytest.raises(BugCheck) as stopped:
+        verified.call(exports["PlExAcquirePushLockExclusive"], lock)
+    check = stopped.value
+    assert (check.code, check.parameters) == (PLCK, [6, lock, 0x11, CURRENT_THREAD])
+    log = "\n".join(verified.debug_log)
+    assert "PUSH LOCK VERIFIER: recursive acquisition: exclusive by a thread that holds" in log
+    assert f"this thread holds it: {lock:#x} shared, acquired at code {caller:#x}" in log, log
+    assert verified.u64(lock) == 0x11, "the share is still held; the exclusive was not taken"
