@@ -165,46 +165,31 @@ pub trait LockVisitor {
     fn visit<L: TestLock>(self, lock: Shared<L>) -> Self::Output;
 }
 
-impl<P: Platform> TestLock for RawPushLock<P> {
-    fn exclusive<R>(&self, f: impl FnOnce() -> R) -> R {
-        self.lock_exclusive();
-        let result = f();
-        // SAFETY: acquired exclusively just above.
-        unsafe { self.unlock_exclusive() };
-        result
-    }
+/// `TestLock` for our push locks, which share their method names.
+macro_rules! test_lock_for_push_locks {
+    ($($lock:ident),*) => {$(
+        impl<P: Platform> TestLock for $lock<P> {
+            fn exclusive<R>(&self, f: impl FnOnce() -> R) -> R {
+                self.lock_exclusive();
+                let result = f();
+                // SAFETY: acquired exclusively just above.
+                unsafe { self.unlock_exclusive() };
+                result
+            }
 
-    fn shared<R>(&self, f: impl FnOnce() -> R) -> R {
-        self.lock_shared();
-        let result = f();
-        // SAFETY: acquired shared just above.
-        unsafe { self.unlock_shared() };
-        result
-    }
+            fn shared<R>(&self, f: impl FnOnce() -> R) -> R {
+                self.lock_shared();
+                let result = f();
+                // SAFETY: acquired shared just above.
+                unsafe { self.unlock_shared() };
+                result
+            }
 
-    fn word(&self) -> Option<usize> {
-        Some(self.word().0)
-    }
+            fn word(&self) -> Option<usize> {
+                Some(self.word().0)
+            }
+        }
+    )*};
 }
 
-impl<P: Platform> TestLock for CountedPushLock<P> {
-    fn exclusive<R>(&self, f: impl FnOnce() -> R) -> R {
-        self.lock_exclusive();
-        let result = f();
-        // SAFETY: acquired exclusively just above.
-        unsafe { self.unlock_exclusive() };
-        result
-    }
-
-    fn shared<R>(&self, f: impl FnOnce() -> R) -> R {
-        self.lock_shared();
-        let result = f();
-        // SAFETY: acquired shared just above.
-        unsafe { self.unlock_shared() };
-        result
-    }
-
-    fn word(&self) -> Option<usize> {
-        Some(self.word().0)
-    }
-}
+test_lock_for_push_locks!(RawPushLock, CountedPushLock);
