@@ -73,23 +73,25 @@ class Mutation:
 
 
 RAW = "src/raw.rs"
-VERIFY = "src/verify/mod.rs"
+HOOKS = "src/verify/hooks.rs"
+CALLER = "src/verify/caller.rs"
 EXPORTS = "../../src/exports.rs"
 BLOCK = "src/wait_block.rs"
 STATE = "src/state.rs"
+CACHE_AWARE = "src/cache_aware/mod.rs"
 
 MUTATIONS = [
     Mutation(
         "verifier-lets-a-thread-wait-on-its-own-lock",
         "issue 14: the verifier does not look for the lock among the waiting thread's own",
-        [(VERIFY, "    let Some((_, _, held)) = thread.tables.threads.find_held(thread.id, lock) else {",
+        [(HOOKS, "    let Some((_, _, held)) = thread.tables.threads.find_held(thread.id, lock) else {",
           "    let Some((_, _, held)) = None::<((), (), crate::verify::Held)> else {")],
         verified("pushlock", "verify", "exclusive_after_exclusive_is_reported_before_it_waits"),
     ),
     Mutation(
         "verifier-release-owner-unchecked",
         "issue 14: a release by a thread that holds no record of the lock goes through",
-        [(VERIFY, "        return thread.report(Violation::ReleaseNotOwner, lock, how.site, owner);",
+        [(HOOKS, "        return thread.report(Violation::ReleaseNotOwner, lock, how.site, owner);",
           "        let _ = owner;\n        return true;")],
         verified("pushlock", "verify", "a_release_by_another_thread_names_the_owner_and_changes_nothing"),
     ),
@@ -105,14 +107,14 @@ MUTATIONS = [
         "verifier-keeps-dropped-locks",
         "issue 14: a dropped lock stays in the order graph (a new lock at its address inherits "
         "its edges)",
-        [(VERIFY, "        tables.order.forget(lock);\n    }\n}",
+        [(HOOKS, "        tables.order.forget(lock);\n    }\n}",
           "        let _ = (tables, lock);\n    }\n}")],
         verified("pushlock", "verify", "a_dropped_lock_is_forgotten"),
     ),
     Mutation(
         "verifier-critical-region-unchecked",
         "issue 14: a thread holding a Flt* lock outside its critical region is not reported",
-        [(VERIFY, "        if P::apcs_disabled() || !self.holds_flt() {",
+        [(CALLER, "        if P::apcs_disabled() || !self.holds_flt() {",
           "        if true || P::apcs_disabled() || !self.holds_flt() {")],
         verified("pushlock", "verify", "leaving_the_critical_region_of_a_held_flt_lock_is_reported"),
     ),
@@ -162,9 +164,9 @@ MUTATIONS = [
           "match self.state.compare_exchange(current, new, Relaxed, Relaxed) {\n"
           "                Ok(_) => return true,"),
          (RAW, "match self.state.compare_exchange(current, new, Acquire, Relaxed) {\n"
-               "                    Ok(_) => return true,",
+               "                    Ok(_) => return Some(sleeps),",
           "match self.state.compare_exchange(current, new, Relaxed, Relaxed) {\n"
-          "                    Ok(_) => return true,")],
+          "                    Ok(_) => return Some(sleeps),")],
         miri("stress", 8),
     ),
     Mutation(
@@ -297,6 +299,23 @@ MUTATIONS = [
         [(BLOCK, "let flags = unsafe { &*block }.flags.fetch_or(OWNER, Relaxed);",
           "let flags = unsafe { &*block }.flags.fetch_or(0, Relaxed);")],
         loom("first_writer_that_does_not_claim"),
+    ),
+    Mutation(
+        "cache-aware-release-by-current-processor",
+        "issue 15: a shared release takes the slot of the processor the reader runs on now, not "
+        "the one its token names",
+        [(CACHE_AWARE, "        unsafe { self.slot_of(token).unlock_shared() };",
+          "        let _ = token;\n        unsafe { self.reader_slot().1.unlock_shared() };")],
+        loom("cache_aware::reader_moving_between_acquire_and_release"),
+    ),
+    Mutation(
+        "cache-aware-writer-takes-one-slot",
+        "issue 15: a writer takes only the first slot, so readers of the others run beside it",
+        [(CACHE_AWARE, "        for slot in self.slots() {\n            slot.lock_exclusive();",
+          "        for slot in self.slots().take(1) {\n            slot.lock_exclusive();"),
+         (CACHE_AWARE, "        for slot in self.slots().rev() {\n            // SAFETY: the caller holds every",
+          "        for slot in self.slots().take(1) {\n            // SAFETY: the caller holds every")],
+        loom("cache_aware::reader_on_one_slot_against_a_writer_sweeping_all"),
     ),
 ]
 

@@ -11,7 +11,9 @@
 //! - [`RwLock<T>`] (feature `std`): a guard-based lock for ordinary Rust through `lock_api`.
 //! - [`CountedPushLock<P>`] and [`CountedRwLock<T>`]: the same lock with contention statistics
 //!   beside the word ([`LockStatistics`]: acquisitions, contended, spun, sleeps, longest wait
-//!   and hold), cheap enough to leave on.
+//!   and hold), for locks whose critical sections do real work.
+//! - [`CacheAwarePushLock<P>`] and [`CacheAwareRwLock<T>`]: NT's cache-aware push lock, a push
+//!   lock per processor slot, for read-mostly data.
 //! - [`LockClass`]: names for locks; with the `verify` feature, the `verify` module reports
 //!   recursion, releases by non-owners, lock-order inversions and locks held at the wrong time.
 //! - Platforms: [`StdPlatform`] (feature `std`), `KernelPlatform` (feature `km`: the Windows
@@ -37,6 +39,7 @@
 #[cfg(any(feature = "std", loom))]
 extern crate std;
 
+mod cache_aware;
 mod class;
 #[cfg(not(loom))]
 mod counted;
@@ -53,6 +56,9 @@ mod sync;
 pub mod verify;
 mod wait_block;
 
+pub use cache_aware::{CacheAwarePushLock, MAX_SLOTS, NoMemory, SLOT_BYTES, SlotToken};
+#[cfg(all(feature = "std", not(loom)))]
+pub use cache_aware::{CacheAwareReadGuard, CacheAwareRwLock, CacheAwareWriteGuard};
 pub use class::LockClass;
 #[cfg(not(loom))]
 pub use counted::{CountedPushLock, HOLD_SAMPLE, LockStatistics};
@@ -64,7 +70,7 @@ pub use platform::LoomPlatform;
 pub use platform::StdPlatform;
 #[cfg(all(feature = "km", not(loom)))]
 pub use platform::{KEVENT, KernelPlatform};
-pub use platform::{Misuse, Platform};
+pub use platform::{Misuse, Platform, PoolTag};
 pub use raw::RawPushLock;
 #[cfg(all(feature = "lock_api", not(loom)))]
 pub use rwlock::{CountedPushRwLock, PushRwLock, Statistics};

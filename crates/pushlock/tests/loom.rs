@@ -22,7 +22,12 @@
 //! | `woken_readers_get_in_together` | two queued readers that wait for each other inside, released together while a writer arrives: neither is split from the other behind the writer |
 //!
 //! Every model ends by checking that the word is back to 0.
+//!
+//! The cache-aware lock's models are in `loom/cache_aware.rs`.
 #![cfg(loom)]
+
+#[path = "loom/cache_aware.rs"]
+mod cache_aware;
 
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::time::Instant;

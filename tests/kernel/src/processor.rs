@@ -1,5 +1,5 @@
 //! Per-thread and per-processor routines: critical regions (normal kernel APCs), the performance
-//! counter, the processor count.
+//! counter, the processor count and the current processor.
 
 use std::sync::OnceLock;
 use std::time::Instant;
@@ -70,4 +70,26 @@ pub extern "system" fn KeQueryActiveProcessorCountEx(_group: u16) -> u32 {
                 .map_or(1, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
         })
     })
+}
+
+/// `KeGetCurrentProcessorNumberEx`: the processor the calling thread runs on (group 0 holds
+/// them all here); fills `number` (`PROCESSOR_NUMBER`: group, number, reserved) if given.
+///
+/// # Safety
+/// `number` is null or points to a writable `PROCESSOR_NUMBER` (4 bytes).
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn KeGetCurrentProcessorNumberEx(number: *mut [u8; 4]) -> u32 {
+    // SAFETY: no arguments; -1 if the kernel cannot say (then processor 0).
+    #[cfg(not(miri))]
+    let processor = u32::try_from(unsafe { libc::sched_getcpu() }).unwrap_or(0);
+    // Miri cannot ask the OS: every thread on processor 0.
+    #[cfg(miri)]
+    let processor = 0;
+    if !number.is_null() {
+        let [low, high] = 0_u16.to_le_bytes();
+        let index = u8::try_from(processor).unwrap_or(u8::MAX);
+        // SAFETY: writable (caller).
+        unsafe { number.write([low, high, index, 0]) };
+    }
+    processor
 }

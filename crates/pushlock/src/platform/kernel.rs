@@ -31,6 +31,10 @@ const WAIT_FAILED: usize = 5;
 const NO_INCREMENT: i32 = 0;
 /// `ALL_PROCESSOR_GROUPS`.
 const ALL_PROCESSOR_GROUPS: u16 = 0xFFFF;
+/// `POOL_FLAG_NON_PAGED`.
+const POOL_FLAG_NON_PAGED: u64 = 0x40;
+/// Pool blocks are aligned to 16 bytes.
+const POOL_ALIGNMENT: usize = 16;
 /// Bug check `INVALID_PUSH_LOCK_FLAGS`: 1 = the flags, 2 = the lock's address.
 pub const INVALID_PUSH_LOCK_FLAGS: u32 = 0x152;
 /// Our own bug check for the other caller bugs ("PLCK"): 1 = kind (2 delete in use, 3 release
@@ -56,6 +60,9 @@ unsafe extern "system" {
     fn KeEnterCriticalRegion();
     fn KeLeaveCriticalRegion();
     fn KeQueryActiveProcessorCountEx(group: u16) -> u32;
+    fn KeGetCurrentProcessorNumberEx(number: *mut c_void) -> u32;
+    fn ExAllocatePool2(flags: u64, bytes: usize, tag: u32) -> *mut c_void;
+    fn ExFreePoolWithTag(block: *mut c_void, tag: u32);
     fn KeBugCheckEx(code: u32, p1: usize, p2: usize, p3: usize, p4: usize) -> !;
 }
 
@@ -174,6 +181,30 @@ unsafe impl Platform for KernelPlatform {
         unsafe { KeLeaveCriticalRegion() };
     }
 
+    fn processor_count() -> u32 {
+        // SAFETY: callable at any IRQL; reads the active processor set.
+        unsafe { KeQueryActiveProcessorCountEx(ALL_PROCESSOR_GROUPS) }.max(1)
+    }
+
+    /// The system-wide processor index (all groups), as `KeGetCurrentProcessorNumberEx` gives it.
+    fn current_processor() -> u32 {
+        // SAFETY: callable at any IRQL; a null `PPROCESSOR_NUMBER` asks for the index only.
+        unsafe { KeGetCurrentProcessorNumberEx(core::ptr::null_mut()) }
+    }
+
+    fn allocate(layout: core::alloc::Layout, tag: super::PoolTag) -> *mut u8 {
+        if layout.size() == 0 || layout.align() > POOL_ALIGNMENT {
+            return core::ptr::null_mut();
+        }
+        // SAFETY: non-paged pool at IRQL <= DISPATCH_LEVEL; zeroed by `ExAllocatePool2`.
+        unsafe { ExAllocatePool2(POOL_FLAG_NON_PAGED, layout.size(), tag.value()) }.cast()
+    }
+
+    unsafe fn free(block: *mut u8, _layout: core::alloc::Layout, tag: super::PoolTag) {
+        // SAFETY: allocated with this tag and not used any more (caller).
+        unsafe { ExFreePoolWithTag(block.cast(), tag.value()) };
+    }
+
     #[cfg(feature = "verify")]
     fn current_thread() -> usize {
         super::kernel_verify::current_thread()
@@ -191,13 +222,13 @@ unsafe impl Platform for KernelPlatform {
 
     #[cfg(feature = "verify")]
     fn allocate_verifier(layout: core::alloc::Layout) -> *mut u8 {
-        super::kernel_verify::allocate(layout)
+        Self::allocate(layout, super::kernel_verify::TAG)
     }
 
     #[cfg(feature = "verify")]
-    unsafe fn free_verifier(block: *mut u8, _layout: core::alloc::Layout) {
+    unsafe fn free_verifier(block: *mut u8, layout: core::alloc::Layout) {
         // SAFETY: forwarded from the caller.
-        unsafe { super::kernel_verify::free(block) };
+        unsafe { Self::free(block, layout, super::kernel_verify::TAG) };
     }
 
     #[cfg(feature = "verify")]

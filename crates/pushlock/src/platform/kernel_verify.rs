@@ -3,20 +3,16 @@
 //! system with bug check `PLCK` (0x504C434B) and the report's parameters.
 #![allow(non_snake_case)]
 
-use core::alloc::Layout;
 use core::ffi::c_void;
 use core::fmt::{self, Write as _};
 
+use super::PoolTag;
 use super::kernel::{INVALID_PUSH_LOCK_FLAGS, PUSHLOCK_MISUSE};
 use crate::Misuse;
 use crate::verify::{Report, Violation};
 
-/// `POOL_FLAG_NON_PAGED`.
-const POOL_FLAG_NON_PAGED: u64 = 0x40;
-/// Pool tag `PlkR` (shown as `PlkR` by `!poolused`: the bytes in memory order).
-const TAG: u32 = u32::from_le_bytes(*b"PlkR");
-/// Pool blocks are aligned to 16 bytes.
-const POOL_ALIGNMENT: usize = 16;
+/// Pool tag of the verifier's tables.
+pub const TAG: PoolTag = PoolTag(*b"PlkR");
 /// `DPFLTR_IHVDRIVER_ID`, `DPFLTR_ERROR_LEVEL`.
 const IHV_DRIVER: u32 = 77;
 const ERROR_LEVEL: u32 = 0;
@@ -30,8 +26,6 @@ const APC_LEVEL: u8 = 1;
 unsafe extern "system" {
     fn KeGetCurrentThread() -> *mut c_void;
     fn KeAreApcsDisabled() -> u8;
-    fn ExAllocatePool2(flags: u64, bytes: usize, tag: u32) -> *mut c_void;
-    fn ExFreePoolWithTag(block: *mut c_void, tag: u32);
     fn KeBugCheckEx(code: u32, p1: usize, p2: usize, p3: usize, p4: usize) -> !;
 }
 
@@ -80,21 +74,6 @@ pub fn irql_above_apc_level() -> Option<u8> {
 pub fn apcs_disabled() -> bool {
     // SAFETY: callable at any IRQL.
     unsafe { KeAreApcsDisabled() != 0 }
-}
-
-pub fn allocate(layout: Layout) -> *mut u8 {
-    if layout.size() == 0 || layout.align() > POOL_ALIGNMENT {
-        return core::ptr::null_mut();
-    }
-    // SAFETY: non-paged pool at IRQL <= DISPATCH_LEVEL; zeroed by `ExAllocatePool2`.
-    unsafe { ExAllocatePool2(POOL_FLAG_NON_PAGED, layout.size(), TAG) }.cast()
-}
-
-/// # Safety
-/// `block` came from [`allocate`] and nothing uses it any more.
-pub unsafe fn free(block: *mut u8) {
-    // SAFETY: allocated with this tag (caller).
-    unsafe { ExFreePoolWithTag(block.cast(), TAG) };
 }
 
 /// Prints the report, a line per `DbgPrintEx`, then stops the system.

@@ -16,6 +16,23 @@ pub struct LoomPlatform;
 /// Looks per spin: the smallest number with a yield between two looks.
 const SPINS: u32 = 2;
 
+/// Processors a model's cache-aware locks give slots to.
+const PROCESSORS: u32 = 2;
+
+loom::thread_local! {
+    /// The processor the model says this thread runs on (see [`LoomPlatform::run_on`]).
+    static PROCESSOR: core::cell::Cell<u32> = core::cell::Cell::new(0);
+}
+
+impl LoomPlatform {
+    /// Moves the calling model thread to `processor`: what
+    /// [`current_processor`](Platform::current_processor) answers from now on, so that a model
+    /// can put readers on different slots, or move one between its acquire and its release.
+    pub fn run_on(processor: u32) {
+        PROCESSOR.with(|current| current.set(processor));
+    }
+}
+
 // SAFETY: as for `StdPlatform`; `ParkEvent` is the same code over loom's primitives.
 unsafe impl Platform for LoomPlatform {
     super::park::park_event_platform!();
@@ -31,6 +48,27 @@ unsafe impl Platform for LoomPlatform {
     fn spin_on_word(round: u32) -> bool {
         loom::thread::yield_now();
         round < SPINS
+    }
+
+    fn processor_count() -> u32 {
+        PROCESSORS
+    }
+
+    fn current_processor() -> u32 {
+        PROCESSOR.with(core::cell::Cell::get)
+    }
+
+    fn allocate(layout: core::alloc::Layout, _tag: super::PoolTag) -> *mut u8 {
+        if layout.size() == 0 {
+            return core::ptr::null_mut();
+        }
+        // SAFETY: a layout of non-zero size.
+        unsafe { std::alloc::alloc_zeroed(layout) }
+    }
+
+    unsafe fn free(block: *mut u8, layout: core::alloc::Layout, _tag: super::PoolTag) {
+        // SAFETY: allocated by `allocate` with this layout (caller).
+        unsafe { std::alloc::dealloc(block, layout) };
     }
 
     // Critical regions are bookkeeping on the other platforms; the models check the lock.

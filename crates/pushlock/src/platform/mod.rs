@@ -9,6 +9,8 @@ use core::fmt;
 
 use crate::LockWord;
 
+#[cfg(all(feature = "std", not(loom)))]
+mod current_cpu;
 #[cfg(all(feature = "km", not(loom)))]
 mod kernel;
 #[cfg(all(feature = "km", not(loom)))]
@@ -104,6 +106,38 @@ pub unsafe trait Platform: 'static {
         0
     }
 
+    /// Processors in the system (at least 1): a [`CacheAwarePushLock`](crate::CacheAwarePushLock)
+    /// gives each a slot. A platform that cannot tell keeps the default, 1.
+    #[must_use]
+    fn processor_count() -> u32 {
+        1
+    }
+
+    /// The processor the calling thread runs on now, from 0. A hint: the thread may move at
+    /// once, and any value is safe (the lock takes it modulo its slots). The default, 0, puts
+    /// every reader on one slot.
+    #[must_use]
+    fn current_processor() -> u32 {
+        0
+    }
+
+    /// Zeroed memory for `layout` (alignment at most 16; non-paged pool in the kernel, tagged
+    /// `tag`), or null if there is none. The default has none, so what needs it cannot be
+    /// created on such a platform.
+    #[must_use]
+    fn allocate(layout: core::alloc::Layout, tag: PoolTag) -> *mut u8 {
+        let _ = (layout, tag);
+        core::ptr::null_mut()
+    }
+
+    /// Frees what [`allocate`](Self::allocate) returned.
+    ///
+    /// # Safety
+    /// `block` came from `allocate` with this `layout` and `tag`, and nothing uses it any more.
+    unsafe fn free(block: *mut u8, layout: core::alloc::Layout, tag: PoolTag) {
+        let _ = (block, layout, tag);
+    }
+
     /// The calling thread as a non-zero key (the kernel: its `KTHREAD`), or 0 where threads
     /// cannot be told apart (the verifier then leaves the call alone).
     #[cfg(feature = "verify")]
@@ -177,6 +211,18 @@ macro_rules! verify_hooks_from {
 #[macro_export]
 macro_rules! verify_hooks_from {
     ($base:ty) => {};
+}
+
+/// A kernel pool tag: four characters, shown in memory order by `!poolused`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoolTag(pub [u8; 4]);
+
+impl PoolTag {
+    /// The tag as `ExAllocatePool2` takes it.
+    #[must_use]
+    pub const fn value(self) -> u32 {
+        u32::from_le_bytes(self.0)
+    }
 }
 
 /// Reports a caller bug the lock found: through the verifier's report where it is built in,

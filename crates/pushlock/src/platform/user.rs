@@ -99,6 +99,28 @@ unsafe impl Platform for StdPlatform {
         u64::try_from(since.as_nanos()).unwrap_or(u64::MAX)
     }
 
+    fn processor_count() -> u32 {
+        std::thread::available_parallelism()
+            .map_or(1, |count| u32::try_from(count.get()).unwrap_or(u32::MAX))
+    }
+
+    fn current_processor() -> u32 {
+        super::current_cpu::current_processor()
+    }
+
+    fn allocate(layout: core::alloc::Layout, _tag: super::PoolTag) -> *mut u8 {
+        if layout.size() == 0 {
+            return core::ptr::null_mut();
+        }
+        // SAFETY: a layout of non-zero size.
+        unsafe { std::alloc::alloc_zeroed(layout) }
+    }
+
+    unsafe fn free(block: *mut u8, layout: core::alloc::Layout, _tag: super::PoolTag) {
+        // SAFETY: allocated by `allocate` with this layout (caller).
+        unsafe { std::alloc::dealloc(block, layout) };
+    }
+
     /// The address of the thread's critical-region counter: non-zero, and unique among the
     /// threads alive.
     #[cfg(feature = "verify")]
