@@ -9,7 +9,9 @@
 //!
 //! `cargo bench -p pushlock --bench micro`
 //!
-//! `pushlock-counted` is the same lock keeping its contention statistics (`CountedRwLock`).
+//! `pushlock-counted` is the same lock keeping its contention statistics (`CountedRwLock`);
+//! `pushlock-cache-aware` is the cache-aware lock (`CacheAwareRwLock`, a push lock per
+//! processor), next to its nearest peer, crossbeam's `ShardedLock` (`crossbeam-sharded`).
 //!
 //! The verifier's cost: `--features verify` runs the same benchmarks with the verifier on, and
 //! with `PUSHLOCK_VERIFY=off` in the environment, compiled in but switched off
@@ -73,7 +75,39 @@ guard_locks!(is_some:
     spin::RwLock<()>,
     usync::RwLock<()>
 );
-guard_locks!(is_ok: std::sync::RwLock<()>);
+guard_locks!(is_ok: std::sync::RwLock<()>, crossbeam_utils::sync::ShardedLock<()>);
+
+/// The cache-aware lock, made infallibly for the benchmarks (its `new` can fail).
+struct CacheAware(pushlock::CacheAwareRwLock<()>);
+
+impl Default for CacheAware {
+    fn default() -> Self {
+        Self(pushlock::CacheAwareRwLock::new(()).expect("memory for the slots"))
+    }
+}
+
+impl Lock for CacheAware {
+    fn exclusive(&self) {
+        drop(self.0.write());
+    }
+
+    fn shared(&self) {
+        drop(self.0.read());
+    }
+
+    fn try_exclusive(&self) -> bool {
+        self.0.try_write().is_some()
+    }
+
+    fn try_shared(&self) -> bool {
+        self.0.try_read().is_some()
+    }
+
+    fn held<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _guard = self.0.write();
+        f()
+    }
+}
 
 /// The least any lock can do: one atomic RMW to acquire, one to release; a try is a CAS.
 impl Lock for AtomicUsize {
@@ -113,10 +147,12 @@ macro_rules! each_peer {
     ($bench:ident($group:expr $(, $arg:expr)*)) => {
         $bench::<pushlock::RwLock<()>>($group, "pushlock" $(, $arg)*);
         $bench::<pushlock::CountedRwLock<()>>($group, "pushlock-counted" $(, $arg)*);
+        $bench::<CacheAware>($group, "pushlock-cache-aware" $(, $arg)*);
         $bench::<parking_lot::RwLock<()>>($group, "parking_lot" $(, $arg)*);
         $bench::<std::sync::RwLock<()>>($group, "std" $(, $arg)*);
         $bench::<spin::RwLock<()>>($group, "spin" $(, $arg)*);
         $bench::<usync::RwLock<()>>($group, "usync" $(, $arg)*);
+        $bench::<crossbeam_utils::sync::ShardedLock<()>>($group, "crossbeam-sharded" $(, $arg)*);
     };
 }
 
