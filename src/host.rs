@@ -7,7 +7,7 @@ use core::ffi::c_void;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering::SeqCst};
 
-use pushlock::{CountedPushLock, KernelPlatform, RawPushLock};
+use pushlock::{CacheAwarePushLock, CountedPushLock, KernelPlatform, NoMemory, RawPushLock};
 use pushlock_protocol::{LockKind, PlatformKind};
 use pushlock_selftest::{
     FilterStats, Host, LockUnavailable, LockVisitor, NamedLock, Shared, SpawnError, try_box,
@@ -24,9 +24,10 @@ use crate::ffi::{
 use crate::peer_locks::{OsPushLock, Resource};
 
 /// Locks the kernel host offers workloads.
-const LOCKS: [LockKind; 4] = [
+const LOCKS: [LockKind; 5] = [
     LockKind::PushLock,
     LockKind::CountedPushLock,
+    LockKind::CacheAwarePushLock,
     LockKind::KernelPushLock,
     LockKind::EResource,
 ];
@@ -252,9 +253,18 @@ impl Host for KernelHost {
             LockKind::CountedPushLock => {
                 visitor.visit(Shared::try_new(CountedPushLock::<KernelPlatform>::new())?)
             }
+            LockKind::CacheAwarePushLock => {
+                let lock = CacheAwarePushLock::<KernelPlatform>::new()
+                    .map_err(|NoMemory| LockUnavailable::OutOfMemory)?;
+                visitor.visit(Shared::try_new(lock)?)
+            }
             LockKind::KernelPushLock => visitor.visit(OsPushLock::create()?),
             LockKind::EResource => visitor.visit(Resource::create()?),
-            LockKind::ParkingLot | LockKind::StdRwLock | LockKind::Spin | LockKind::Usync => {
+            LockKind::ParkingLot
+            | LockKind::StdRwLock
+            | LockKind::Spin
+            | LockKind::Usync
+            | LockKind::CrossbeamSharded => {
                 return Err(LockUnavailable::NotOffered);
             }
         })

@@ -284,6 +284,7 @@ class EmulatedKernel:
             ("ntoskrnl", "KeBugCheckEx", 5): self._ke_bug_check_ex,
             ("ntoskrnl", "KeGetCurrentThread", 0): lambda argv: CURRENT_THREAD,
             ("ntoskrnl", "KeQueryActiveProcessorCountEx", 1): lambda argv: 2,
+            ("ntoskrnl", "KeGetCurrentProcessorNumberEx", 1): lambda argv: 0,
             ("ntoskrnl", "KeEnterCriticalRegion", 0): self._enter_critical_region,
             ("ntoskrnl", "KeLeaveCriticalRegion", 0): self._leave_critical_region,
             ("ntoskrnl", "KeAreApcsDisabled", 0): lambda argv: int(self.critical_region > 0),

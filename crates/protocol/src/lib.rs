@@ -146,6 +146,11 @@ pub enum LockKind {
     Usync = 5,
     /// Our push lock with contention statistics (`pushlock::CountedPushLock`), on every platform.
     CountedPushLock = 6,
+    /// Our cache-aware push lock (`pushlock::CacheAwarePushLock`: a push lock per processor),
+    /// on every platform.
+    CacheAwarePushLock = 7,
+    /// crossbeam's `ShardedLock` (a lock per shard, readers keyed by thread; sim only).
+    CrossbeamSharded = 8,
     /// The kernel's own push lock through `FltAcquirePushLock*` (driver only).
     KernelPushLock = 16,
     /// An `ERESOURCE` (driver only).
@@ -154,13 +159,15 @@ pub enum LockKind {
 
 impl LockKind {
     /// Every kind, in code order.
-    pub const ALL: [Self; 8] = [
+    pub const ALL: [Self; 10] = [
         Self::PushLock,
         Self::ParkingLot,
         Self::StdRwLock,
         Self::Spin,
         Self::Usync,
         Self::CountedPushLock,
+        Self::CacheAwarePushLock,
+        Self::CrossbeamSharded,
         Self::KernelPushLock,
         Self::EResource,
     ];
@@ -181,6 +188,8 @@ impl LockKind {
             Self::Spin => "spin",
             Self::Usync => "usync",
             Self::CountedPushLock => "pushlock-counted",
+            Self::CacheAwarePushLock => "pushlock-cache-aware",
+            Self::CrossbeamSharded => "crossbeam-sharded",
             Self::KernelPushLock => "kernel-pushlock",
             Self::EResource => "eresource",
         }

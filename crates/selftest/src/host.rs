@@ -2,7 +2,7 @@
 
 use alloc::boxed::Box;
 
-use pushlock::{CountedPushLock, LockStatistics, Platform, RawPushLock};
+use pushlock::{CacheAwarePushLock, CountedPushLock, LockStatistics, Platform, RawPushLock};
 use pushlock_protocol::{LockKind, PlatformKind};
 
 use crate::fallible::{OutOfMemory, Shared};
@@ -193,3 +193,26 @@ macro_rules! test_lock_for_push_locks {
 }
 
 test_lock_for_push_locks!(RawPushLock, CountedPushLock);
+
+impl<P: Platform> TestLock for CacheAwarePushLock<P> {
+    fn exclusive<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.lock_exclusive();
+        let result = f();
+        // SAFETY: acquired exclusively just above.
+        unsafe { self.unlock_exclusive() };
+        result
+    }
+
+    fn shared<R>(&self, f: impl FnOnce() -> R) -> R {
+        let token = self.lock_shared();
+        let result = f();
+        // SAFETY: the share `token` names, taken just above.
+        unsafe { self.unlock_shared(token) };
+        result
+    }
+
+    /// The first slot's word: held by every writer, so it shows one that is stuck.
+    fn word(&self) -> Option<usize> {
+        self.slot(0).map(|slot| slot.word().0)
+    }
+}

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use pushlock::{CountedPushLock, StdPlatform};
+use pushlock::{CacheAwarePushLock, CountedPushLock, NoMemory, StdPlatform};
 use pushlock_protocol::{LockKind, PlatformKind};
 
 use crate::fallible::Shared;
@@ -16,13 +16,15 @@ use crate::host::{Host, LockUnavailable, LockVisitor, SpawnError, TestLock};
 pub struct StdHost;
 
 /// Every lock the sim can run workloads against.
-const LOCKS: [LockKind; 6] = [
+const LOCKS: [LockKind; 8] = [
     LockKind::PushLock,
     LockKind::ParkingLot,
     LockKind::StdRwLock,
     LockKind::Spin,
     LockKind::Usync,
     LockKind::CountedPushLock,
+    LockKind::CacheAwarePushLock,
+    LockKind::CrossbeamSharded,
 ];
 
 fn epoch() -> Instant {
@@ -97,6 +99,14 @@ impl Host for StdHost {
             LockKind::CountedPushLock => {
                 visitor.visit(Shared::try_new(CountedPushLock::<StdPlatform>::new())?)
             }
+            LockKind::CacheAwarePushLock => {
+                let lock = CacheAwarePushLock::<StdPlatform>::new()
+                    .map_err(|NoMemory| LockUnavailable::OutOfMemory)?;
+                visitor.visit(Shared::try_new(lock)?)
+            }
+            LockKind::CrossbeamSharded => visitor.visit(Shared::try_new(
+                crossbeam_utils::sync::ShardedLock::new(()),
+            )?),
             LockKind::KernelPushLock | LockKind::EResource => {
                 return Err(LockUnavailable::NotOffered);
             }
@@ -126,18 +136,29 @@ macro_rules! guard_test_lock {
 
 guard_test_lock!(parking_lot::RwLock<()>, spin::RwLock<()>, usync::RwLock<()>);
 
-impl TestLock for std::sync::RwLock<()> {
-    fn exclusive<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _guard = self
-            .write()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f()
-    }
+/// `TestLock` for the peers whose guards come in a `Result` (poisoning): a poisoned lock is
+/// still a lock to measure.
+macro_rules! poisoning_test_lock {
+    ($($lock:ty),* $(,)?) => {$(
+        impl TestLock for $lock {
+            fn exclusive<R>(&self, f: impl FnOnce() -> R) -> R {
+                let _guard = self
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                f()
+            }
 
-    fn shared<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _guard = self
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f()
-    }
+            fn shared<R>(&self, f: impl FnOnce() -> R) -> R {
+                let _guard = self
+                    .read()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                f()
+            }
+        }
+    )*};
 }
+
+poisoning_test_lock!(
+    std::sync::RwLock<()>,
+    crossbeam_utils::sync::ShardedLock<()>
+);

@@ -85,6 +85,8 @@ fn hello_describes_the_sim() {
         LockKind::Spin,
         LockKind::Usync,
         LockKind::CountedPushLock,
+        LockKind::CacheAwarePushLock,
+        LockKind::CrossbeamSharded,
     ] {
         assert_ne!(hello.lock_kinds.get() & kind.bit(), 0, "{kind:?}");
     }
@@ -348,6 +350,8 @@ fn workloads_run_on_every_sim_lock() {
         LockKind::Spin,
         LockKind::Usync,
         LockKind::CountedPushLock,
+        LockKind::CacheAwarePushLock,
+        LockKind::CrossbeamSharded,
     ] {
         for (scenario, write_permille) in [(20, 200), (21, 500), (22, 0)] {
             let (reply, threads) = run(&server, &workload(scenario, lock, 4, 500, write_permille));

@@ -68,6 +68,7 @@ fn stress_and_bench_run_on_every_kernel_lock_kind() {
     for lock in [
         LockKind::PushLock,
         LockKind::CountedPushLock,
+        LockKind::CacheAwarePushLock,
         LockKind::KernelPushLock,
         LockKind::EResource,
     ] {

@@ -348,17 +348,51 @@ fn writer_wait(
     })
 }
 
+/// The one-word peers: the locks issue 5's and 15's targets are set against.
+const ONE_WORD_PEERS: [LockKind; 4] = [
+    LockKind::ParkingLot,
+    LockKind::StdRwLock,
+    LockKind::Spin,
+    LockKind::Usync,
+];
+
+/// A ratio column: `lock` against the best of `against`, shown when both are in the run.
+struct Ratio {
+    title: &'static str,
+    lock: LockKind,
+    against: &'static [LockKind],
+}
+
+const RATIOS: [Ratio; 3] = [
+    Ratio {
+        title: "pushlock ÷ best peer",
+        lock: LockKind::PushLock,
+        against: &ONE_WORD_PEERS,
+    },
+    Ratio {
+        title: "cache-aware ÷ best peer",
+        lock: LockKind::CacheAwarePushLock,
+        against: &ONE_WORD_PEERS,
+    },
+    Ratio {
+        title: "cache-aware ÷ sharded",
+        lock: LockKind::CacheAwarePushLock,
+        against: &[LockKind::CrossbeamSharded],
+    },
+];
+
 /// One row per (hold, write share, threads), one column per lock: total throughput, then the
-/// slowest and median thread.
+/// slowest and median thread; then the ratios whose locks ran.
 fn matrix_table(cells: &[BenchCell], locks: &[LockKind]) -> String {
     let mut header = vec!["hold", "writes", "threads"];
     header.extend(locks.iter().map(|lock| lock.name()));
-    let is_peer =
-        |lock: &&LockKind| !matches!(lock, LockKind::PushLock | LockKind::CountedPushLock);
-    let compare = locks.contains(&LockKind::PushLock) && locks.iter().any(|lock| is_peer(&lock));
-    if compare {
-        header.push("pushlock ÷ best peer");
-    }
+    let ratios: Vec<&Ratio> = RATIOS
+        .iter()
+        .filter(|ratio| {
+            locks.contains(&ratio.lock) && ratio.against.iter().any(|peer| locks.contains(peer))
+        })
+        .collect();
+    header.extend(ratios.iter().map(|ratio| ratio.title));
     let mut out = table(&header);
     let mut rows: Vec<(u32, u64, u32)> = Vec::new();
     for cell in cells {
@@ -400,15 +434,15 @@ fn matrix_table(cells: &[BenchCell], locks: &[LockKind]) -> String {
             });
             row.push(Cell::new(text).set_alignment(CellAlignment::Right));
         }
-        if compare {
-            let rate = |lock| cell_of(lock).map_or(0.0, |c| c.ops_per_sec);
-            let best_peer = locks
+        let rate = |lock| cell_of(lock).map_or(0.0, |c| c.ops_per_sec);
+        for ratio in &ratios {
+            let best = ratio
+                .against
                 .iter()
-                .filter(is_peer)
-                .map(|&lock| rate(lock))
+                .map(|&peer| rate(peer))
                 .fold(0.0, f64::max);
-            let ratio = rate(LockKind::PushLock) / best_peer;
-            row.push(Cell::new(format!("{ratio:.2}x")).set_alignment(CellAlignment::Right));
+            let text = format!("{:.2}x", rate(ratio.lock) / best);
+            row.push(Cell::new(text).set_alignment(CellAlignment::Right));
         }
         out.add_row(row);
     }
@@ -559,6 +593,21 @@ mod tests {
         assert!(
             !ours.contains("best peer") && !ours.contains("inf"),
             "no peer, no ratio:\n{ours}"
+        );
+        let sharded = [
+            cell(LockKind::CacheAwarePushLock, 90e6),
+            cell(LockKind::CrossbeamSharded, 60e6),
+            cell(LockKind::Spin, 45e6),
+        ];
+        let kinds = [
+            LockKind::CacheAwarePushLock,
+            LockKind::CrossbeamSharded,
+            LockKind::Spin,
+        ];
+        let table = matrix_table(&sharded, &kinds);
+        assert!(
+            table.contains(" 2.00x |") && table.contains(" 1.50x |"),
+            "against spin, the best one-word peer, and against crossbeam:\n{table}"
         );
     }
 }

@@ -154,6 +154,12 @@ const ALLOWED_IMPORTS: &[(&str, &str, &str)] = &[
         "KeQueryActiveProcessorCountEx",
         "https://learn.microsoft.com/windows-hardware/drivers/ddi/wdm/nf-wdm-kequeryactiveprocessorcountex",
     ),
+    // The cache-aware lock: a reader takes the slot of the processor it runs on.
+    (
+        "ntoskrnl.exe",
+        "KeGetCurrentProcessorNumberEx",
+        "https://learn.microsoft.com/windows-hardware/drivers/ddi/ntddk/nf-ntddk-kegetcurrentprocessornumberex",
+    ),
     (
         "ntoskrnl.exe",
         "KeDelayExecutionThread",
