@@ -142,3 +142,77 @@ fn try_forms_of_the_guards() {
         Some("CacheAwareRwLock { data: 6")
     );
 }
+
+mod nt_functions {
+    use pushlock::nt::cache_aware::{
+        ExAcquireCacheAwarePushLockExclusive, ExAcquireCacheAwarePushLockSharedEx,
+        ExAllocateCacheAwarePushLock, ExFreeCacheAwarePushLock,
+        ExReleaseCacheAwarePushLockExclusive, ExReleaseCacheAwarePushLockSharedEx,
+        FltAcquireCacheAwarePushLockExclusive, FltAcquireCacheAwarePushLockShared,
+        FltReleaseCacheAwarePushLockExclusive, FltReleaseCacheAwarePushLockShared,
+    };
+    use pushlock::{RawPushLock, StdPlatform};
+
+    type P = StdPlatform;
+
+    #[test]
+    fn the_kernel_s_shapes_shared_release_by_the_slot_pointer() {
+        let lock = ExAllocateCacheAwarePushLock::<P>();
+        assert!(!lock.is_null());
+        // SAFETY: a live lock from `ExAllocateCacheAwarePushLock`, used by this thread only.
+        let slot = unsafe { ExAcquireCacheAwarePushLockSharedEx::<P>(lock, 0) };
+        // SAFETY: as above.
+        let slots = unsafe { &*lock };
+        let index = (0..slots.slot_count())
+            .find(|&index| slots.slot(index).unwrap().as_ex_push_lock() == slot)
+            .expect("the pointer of one of its slots");
+        // SAFETY: a slot pointer of a live lock.
+        assert_eq!(unsafe { RawPushLock::<P>::from_ptr(slot) }.word().0, 0x11);
+        assert!(!slots.try_lock_exclusive(), "slot {index} is held");
+        // SAFETY: the share taken above.
+        unsafe { ExReleaseCacheAwarePushLockSharedEx::<P>(slot, 0) };
+        // SAFETY: free now, and still this thread's.
+        unsafe { ExAcquireCacheAwarePushLockExclusive::<P>(lock) };
+        assert!((0..slots.slot_count()).all(|i| slots.slot(i).unwrap().is_locked()));
+        // SAFETY: held exclusively above.
+        unsafe { ExReleaseCacheAwarePushLockExclusive::<P>(lock) };
+        assert!(!slots.is_locked());
+        // SAFETY: free, and not used again.
+        unsafe { ExFreeCacheAwarePushLock::<P>(lock) };
+    }
+
+    #[test]
+    fn the_flt_forms_enter_and_leave_a_critical_region() {
+        let lock = ExAllocateCacheAwarePushLock::<P>();
+        // SAFETY: a live lock, this thread's.
+        let slot = unsafe { FltAcquireCacheAwarePushLockShared::<P>(lock) };
+        assert_eq!(StdPlatform::critical_region_depth(), 1);
+        // SAFETY: the share taken above.
+        unsafe { FltReleaseCacheAwarePushLockShared::<P>(slot) };
+        assert_eq!(StdPlatform::critical_region_depth(), 0);
+        // SAFETY: free, this thread's.
+        unsafe { FltAcquireCacheAwarePushLockExclusive::<P>(lock) };
+        assert_eq!(StdPlatform::critical_region_depth(), 1);
+        // SAFETY: held exclusively above.
+        unsafe { FltReleaseCacheAwarePushLockExclusive::<P>(lock) };
+        assert_eq!(StdPlatform::critical_region_depth(), 0);
+        // SAFETY: free, not used again.
+        unsafe { ExFreeCacheAwarePushLock::<P>(lock) };
+    }
+
+    #[test]
+    fn bad_flags_are_reported_before_anything_changes() {
+        let lock = ExAllocateCacheAwarePushLock::<P>();
+        let report = std::panic::catch_unwind(|| {
+            // SAFETY: a live lock; the flags are deliberately wrong.
+            unsafe { ExAcquireCacheAwarePushLockSharedEx::<P>(lock, 0x8) }
+        })
+        .expect_err("flags 0x8 must be reported");
+        let message = report.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(message.contains("0x8"), "{message}");
+        // SAFETY: as above.
+        assert!(!unsafe { &*lock }.is_locked(), "nothing taken");
+        // SAFETY: free, not used again.
+        unsafe { ExFreeCacheAwarePushLock::<P>(lock) };
+    }
+}

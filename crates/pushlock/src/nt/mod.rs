@@ -18,10 +18,13 @@
 //!
 //! [`counted`] is the same shape of API for [`CountedPushLock`](crate::CountedPushLock), which
 //! Windows does not have: the driver exports it to C drivers as `Pl*CountedPushLock*`.
+//! [`cache_aware`] is the kernel's cache-aware push-lock API (`ExAllocateCacheAwarePushLock`,
+//! ...) over [`CacheAwarePushLock`](crate::CacheAwarePushLock).
 #![allow(non_snake_case, non_camel_case_types)]
 // loom's atomics have no const constructors, so these cannot be `const` in every build.
 #![allow(clippy::missing_const_for_fn)]
 
+pub mod cache_aware;
 mod calls;
 // Like `CountedPushLock` itself, not in loom builds (the models check the one-word lock).
 #[cfg(not(loom))]
