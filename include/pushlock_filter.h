@@ -83,6 +83,28 @@ VOID NTAPI PlReleaseCountedPushLockShared(_Inout_ PPL_COUNTED_PUSH_LOCK PushLock
 VOID NTAPI PlQueryPushLockStatistics(_In_ PPL_COUNTED_PUSH_LOCK PushLock,
                                      _Out_ PPL_PUSH_LOCK_STATISTICS Statistics);
 
+/*
+ * The cache-aware push lock (the kernel's EX_PUSH_LOCK_CACHE_AWARE, which Windows keeps
+ * internal): a push lock per processor, each on its own 128 bytes, for read-mostly data. A
+ * shared acquisition takes the slot of the caller's processor and returns that slot's push
+ * lock; release exactly that pointer (the thread may have moved since). An exclusive
+ * acquisition takes every slot. PlEx* expect normal kernel APCs disabled; PlFlt* disable them.
+ * Allocation can fail (NULL); IRQL <= APC_LEVEL throughout.
+ */
+typedef struct _PL_CACHE_AWARE_PUSH_LOCK *PPL_CACHE_AWARE_PUSH_LOCK;
+
+PPL_CACHE_AWARE_PUSH_LOCK NTAPI PlExAllocateCacheAwarePushLock(VOID);
+VOID NTAPI PlExFreeCacheAwarePushLock(_In_ PPL_CACHE_AWARE_PUSH_LOCK PushLock);
+VOID NTAPI PlExAcquireCacheAwarePushLockExclusive(_Inout_ PPL_CACHE_AWARE_PUSH_LOCK PushLock);
+VOID NTAPI PlExReleaseCacheAwarePushLockExclusive(_Inout_ PPL_CACHE_AWARE_PUSH_LOCK PushLock);
+PPL_PUSH_LOCK NTAPI PlExAcquireCacheAwarePushLockSharedEx(_Inout_ PPL_CACHE_AWARE_PUSH_LOCK PushLock,
+                                                          _In_ ULONG Flags);
+VOID NTAPI PlExReleaseCacheAwarePushLockSharedEx(_Inout_ PPL_PUSH_LOCK PushLock, _In_ ULONG Flags);
+VOID NTAPI PlFltAcquireCacheAwarePushLockExclusive(_Inout_ PPL_CACHE_AWARE_PUSH_LOCK PushLock);
+VOID NTAPI PlFltReleaseCacheAwarePushLockExclusive(_Inout_ PPL_CACHE_AWARE_PUSH_LOCK PushLock);
+PPL_PUSH_LOCK NTAPI PlFltAcquireCacheAwarePushLockShared(_Inout_ PPL_CACHE_AWARE_PUSH_LOCK PushLock);
+VOID NTAPI PlFltReleaseCacheAwarePushLockShared(_Inout_ PPL_PUSH_LOCK PushLock);
+
 #ifdef __cplusplus
 }
 #endif

@@ -13,8 +13,15 @@
 //! has the `Ex*` contract and its own names: `PlInitializeCountedPushLock`,
 //! `Pl[Try]AcquireCountedPushLock{Exclusive,Shared}`, `PlReleaseCountedPushLock{Exclusive,Shared}`,
 //! and `PlQueryPushLockStatistics`.
+//!
+//! The cache-aware lock (`PPL_CACHE_AWARE_PUSH_LOCK`, [`pushlock::nt::cache_aware`]) has the
+//! kernel's names with the prefix: `PlExAllocateCacheAwarePushLock`, `PlExFreeCacheAwarePushLock`,
+//! `PlEx{Acquire,Release}CacheAwarePushLockExclusive`, `PlExAcquireCacheAwarePushLockSharedEx`
+//! (returns the slot's `PPL_PUSH_LOCK`), `PlExReleaseCacheAwarePushLockSharedEx` (takes it), and
+//! the `PlFlt*CacheAwarePushLock*` forms that enter and leave the critical region.
 #![allow(non_snake_case, reason = "the WDK's names, prefixed")]
 
+use pushlock::nt::cache_aware::{self, EX_PUSH_LOCK_CACHE_AWARE, slot as cache_aware_slot};
 use pushlock::nt::{self, EX_PUSH_LOCK, counted};
 use pushlock::{CountedPushLock, KernelPlatform, LockStatistics};
 
@@ -39,20 +46,28 @@ macro_rules! export {
     )*};
 }
 
-/// The return type of an export marked `try`: `BOOLEAN`.
+/// The return type of an export marked `try` (`BOOLEAN`) or `slot` (the `PEX_PUSH_LOCK` of the
+/// slot a cache-aware shared acquisition took).
 macro_rules! returns {
     (try) => {
         u8
     };
+    (slot) => {
+        *mut EX_PUSH_LOCK
+    };
 }
 
-/// A result as C sees it: a `bool` of a function marked `try` as `BOOLEAN`.
+/// A result as C sees it: a `bool` of a function marked `try` as `BOOLEAN`; a slot's pointer
+/// as it is.
 macro_rules! to_c {
     ($result:expr) => {
         $result
     };
     ($result:expr, try) => {
         u8::from($result)
+    };
+    ($result:expr, slot) => {
+        $result
     };
 }
 
@@ -170,4 +185,39 @@ pub unsafe extern "system" fn PlQueryPushLockStatistics(
 ) {
     // SAFETY: forwarded from the caller, who keeps the function's contract.
     unsafe { counted::QueryPushLockStatistics::<K>(lock, statistics) };
+}
+
+export! {
+    lock: EX_PUSH_LOCK_CACHE_AWARE<K>, api: cache_aware, bodies: cache_aware_bodies;
+
+    PlExAcquireCacheAwarePushLockExclusive => ExAcquireCacheAwarePushLockExclusive();
+    PlExReleaseCacheAwarePushLockExclusive => ExReleaseCacheAwarePushLockExclusive();
+    PlExAcquireCacheAwarePushLockSharedEx => ExAcquireCacheAwarePushLockSharedEx(flags: u32) -> slot;
+    PlFltAcquireCacheAwarePushLockExclusive => FltAcquireCacheAwarePushLockExclusive();
+    PlFltReleaseCacheAwarePushLockExclusive => FltReleaseCacheAwarePushLockExclusive();
+    PlFltAcquireCacheAwarePushLockShared => FltAcquireCacheAwarePushLockShared() -> slot;
+}
+
+export! {
+    lock: EX_PUSH_LOCK, api: cache_aware_slot, bodies: cache_aware_slot_bodies;
+
+    PlExReleaseCacheAwarePushLockSharedEx => ExReleaseCacheAwarePushLockSharedEx(flags: u32);
+    PlFltReleaseCacheAwarePushLockShared => FltReleaseCacheAwarePushLockShared();
+}
+
+/// `nt::cache_aware::ExAllocateCacheAwarePushLock` for C callers: a lock with a slot per
+/// processor, or NULL without memory. Records no site: it takes no lock.
+#[unsafe(no_mangle)]
+pub extern "system" fn PlExAllocateCacheAwarePushLock() -> *mut EX_PUSH_LOCK_CACHE_AWARE<K> {
+    cache_aware::ExAllocateCacheAwarePushLock::<K>()
+}
+
+/// `nt::cache_aware::ExFreeCacheAwarePushLock` for C callers (NULL is ignored).
+///
+/// # Safety
+/// As for [`cache_aware::ExFreeCacheAwarePushLock`].
+#[unsafe(no_mangle)]
+pub unsafe extern "system" fn PlExFreeCacheAwarePushLock(lock: *mut EX_PUSH_LOCK_CACHE_AWARE<K>) {
+    // SAFETY: forwarded from the caller, who keeps the function's contract.
+    unsafe { cache_aware::ExFreeCacheAwarePushLock::<K>(lock) };
 }

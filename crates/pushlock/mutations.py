@@ -311,8 +311,8 @@ MUTATIONS = [
     Mutation(
         "cache-aware-writer-takes-one-slot",
         "issue 15: a writer takes only the first slot, so readers of the others run beside it",
-        [(CACHE_AWARE, "        for slot in self.slots() {\n            slot.lock_exclusive();",
-          "        for slot in self.slots().take(1) {\n            slot.lock_exclusive();"),
+        [(CACHE_AWARE, "        for slot in self.slots() {\n            let _sleeps = slot.lock_exclusive_as(how);",
+          "        for slot in self.slots().take(1) {\n            let _sleeps = slot.lock_exclusive_as(how);"),
          (CACHE_AWARE, "        for slot in self.slots().rev() {\n            // SAFETY: the caller holds every",
           "        for slot in self.slots().take(1) {\n            // SAFETY: the caller holds every")],
         loom("cache_aware::reader_on_one_slot_against_a_writer_sweeping_all"),

@@ -141,3 +141,135 @@ fn counted_exports_count_exactly_and_exclude_under_threads() {
     // SAFETY: the lock is free.
     assert_eq!(unsafe { &*shared.lock() }.word().0, 0, "free at the end");
 }
+
+mod cache_aware {
+    use std::cell::UnsafeCell;
+    use std::sync::Barrier;
+    use std::thread;
+
+    use pushlock::nt::cache_aware::EX_PUSH_LOCK_CACHE_AWARE;
+    use pushlock::{KernelPlatform, Platform};
+    use pushlock_filter::exports::{
+        PlExAcquireCacheAwarePushLockExclusive, PlExAcquireCacheAwarePushLockSharedEx,
+        PlExAllocateCacheAwarePushLock, PlExFreeCacheAwarePushLock,
+        PlExReleaseCacheAwarePushLockExclusive, PlExReleaseCacheAwarePushLockSharedEx,
+        PlFltAcquireCacheAwarePushLockShared, PlFltReleaseCacheAwarePushLockShared,
+    };
+    use pushlock_kernel::{Fault, Session, as_driver};
+
+    use super::{READERS, ROUNDS, WRITERS};
+
+    /// Two words a writer keeps equal, behind the C driver's cache-aware lock.
+    struct Pair(UnsafeCell<[u64; 2]>);
+
+    // SAFETY: only touched under the cache-aware lock.
+    unsafe impl Sync for Pair {}
+
+    impl Pair {
+        /// The words (a method, so that closures capture the whole `Pair`).
+        const fn get(&self) -> *mut [u64; 2] {
+            self.0.get()
+        }
+    }
+
+    impl Handle {
+        /// The lock (a method, so that closures capture the whole `Handle`).
+        const fn get(self) -> *mut EX_PUSH_LOCK_CACHE_AWARE<KernelPlatform> {
+            self.0
+        }
+    }
+
+    /// The lock's handle, shareable between the test's threads.
+    #[derive(Clone, Copy)]
+    struct Handle(
+        *mut pushlock::nt::cache_aware::EX_PUSH_LOCK_CACHE_AWARE<pushlock::KernelPlatform>,
+    );
+
+    // SAFETY: the lock is made to be shared; the handle is only a pointer to it.
+    unsafe impl Send for Handle {}
+    // SAFETY: as above.
+    unsafe impl Sync for Handle {}
+
+    #[test]
+    #[allow(
+        clippy::significant_drop_tightening,
+        reason = "a session holds the kernel for the whole test"
+    )]
+    fn no_memory_for_the_slots_or_the_record_is_null_and_leaks_nothing() {
+        let session = Session::new();
+        for nth in [1, 2] {
+            session.inject(Fault::Allocation(nth));
+            // Called as another driver calls it: its allocations are driver code's.
+            let lock = as_driver(|| PlExAllocateCacheAwarePushLock());
+            session.clear_faults();
+            assert!(lock.is_null(), "allocation {nth} failing");
+            assert_eq!(
+                session.leaks(),
+                Vec::<String>::new(),
+                "allocation {nth} failing"
+            );
+        }
+    }
+
+    #[test]
+    #[allow(
+        clippy::significant_drop_tightening,
+        reason = "a session holds the kernel for the whole test"
+    )]
+    fn readers_and_writers_through_the_exports_exclude_each_other() {
+        let session = Session::new();
+        let lock = Handle(as_driver(|| PlExAllocateCacheAwarePushLock()));
+        assert!(!lock.get().is_null());
+        let pair = Pair(UnsafeCell::new([0; 2]));
+        let start = Barrier::new(usize::try_from(WRITERS + READERS).unwrap());
+        thread::scope(|scope| {
+            for _ in 0..WRITERS {
+                scope.spawn(|| {
+                    start.wait();
+                    for _ in 0..ROUNDS {
+                        KernelPlatform::enter_critical_region();
+                        // SAFETY: a live lock; this thread holds no slot of it.
+                        unsafe { PlExAcquireCacheAwarePushLockExclusive(lock.get()) };
+                        // SAFETY: every slot held: no reader, no other writer.
+                        let words = unsafe { &mut *pair.get() };
+                        words[0] += 1;
+                        std::hint::spin_loop();
+                        words[1] += 1;
+                        // SAFETY: held exclusively by this thread.
+                        unsafe { PlExReleaseCacheAwarePushLockExclusive(lock.get()) };
+                        KernelPlatform::leave_critical_region();
+                    }
+                });
+            }
+            for _ in 0..READERS {
+                scope.spawn(|| {
+                    start.wait();
+                    for _ in 0..ROUNDS {
+                        // SAFETY: a live lock; this thread holds no slot of it.
+                        let slot = unsafe { PlFltAcquireCacheAwarePushLockShared(lock.get()) };
+                        // SAFETY: a slot is held: no writer holds every slot.
+                        let [a, b] = unsafe { *pair.get() };
+                        assert_eq!(a, b, "a writer's half-done update");
+                        // SAFETY: the slot taken above, released once.
+                        unsafe { PlFltReleaseCacheAwarePushLockShared(slot) };
+                    }
+                });
+            }
+        });
+        // SAFETY: every thread has ended.
+        assert_eq!(unsafe { *pair.get() }, [WRITERS * ROUNDS; 2]);
+        // SAFETY: free now; the Ex form with its flags.
+        let slot = unsafe { PlExAcquireCacheAwarePushLockSharedEx(lock.0, 0) };
+        assert!(!slot.is_null());
+        // SAFETY: the share taken above.
+        unsafe { PlExReleaseCacheAwarePushLockSharedEx(slot, 0) };
+        assert_eq!(
+            session.leaks().len(),
+            2,
+            "the record and the slots, tracked"
+        );
+        // SAFETY: free and not used again.
+        as_driver(|| unsafe { PlExFreeCacheAwarePushLock(lock.get()) });
+        assert_eq!(session.leaks(), Vec::<String>::new());
+    }
+}

@@ -51,5 +51,17 @@ NTSTATUS NTAPI DriverEntry(void *driver, PUNICODE_STRING registry_path)
         PlReleaseCountedPushLockShared(&counted);
     }
     PlQueryPushLockStatistics(&counted, &statistics);
+    PPL_CACHE_AWARE_PUSH_LOCK cache_aware = PlExAllocateCacheAwarePushLock();
+    if (cache_aware != NULL) {
+        PPL_PUSH_LOCK slot = PlExAcquireCacheAwarePushLockSharedEx(cache_aware, 0);
+        PlExReleaseCacheAwarePushLockSharedEx(slot, 0);
+        PlExAcquireCacheAwarePushLockExclusive(cache_aware);
+        PlExReleaseCacheAwarePushLockExclusive(cache_aware);
+        slot = PlFltAcquireCacheAwarePushLockShared(cache_aware);
+        PlFltReleaseCacheAwarePushLockShared(slot);
+        PlFltAcquireCacheAwarePushLockExclusive(cache_aware);
+        PlFltReleaseCacheAwarePushLockExclusive(cache_aware);
+        PlExFreeCacheAwarePushLock(cache_aware);
+    }
     return (NTSTATUS)statistics.ExclusiveAcquisitions;
 }

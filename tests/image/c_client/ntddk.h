@@ -16,6 +16,7 @@ typedef unsigned long long ULONG_PTR;
 typedef unsigned long long ULONG64;
 
 #define DECLSPEC_ALIGN(x) __declspec(align(x))
+#define NULL ((void *)0)
 typedef long NTSTATUS;
 
 typedef struct _UNICODE_STRING {

@@ -45,7 +45,7 @@ mod stand_ins;
 mod threads;
 mod user_buffers;
 
-pub use context::at_irql;
+pub use context::{as_driver, at_irql};
 pub use fltmgr::{Handle, UNLOAD_MANDATORY};
 pub use session::{Fault, HANG_LIMIT, Message, Session};
 pub use user_buffers::STATUS_ACCESS_VIOLATION;

@@ -46,6 +46,7 @@ mod rwlock;
 use core::alloc::Layout;
 use core::ptr::NonNull;
 
+use crate::how::How;
 use crate::platform::{Misuse, Platform, PoolTag};
 use crate::raw::RawPushLock;
 
@@ -192,9 +193,7 @@ impl<P: Platform> CacheAwarePushLock<P> {
     /// [`unlock_shared`](Self::unlock_shared) and the token.
     #[cfg_attr(feature = "verify", track_caller)]
     pub fn lock_shared(&self) -> SlotToken {
-        let (token, slot) = self.reader_slot();
-        slot.lock_shared();
-        token
+        self.lock_shared_as(How::here())
     }
 
     /// Tries to acquire shared without waiting; fails if a writer holds or waits for this
@@ -219,9 +218,7 @@ impl<P: Platform> CacheAwarePushLock<P> {
     /// Acquires exclusively: every slot, in index order.
     #[cfg_attr(feature = "verify", track_caller)]
     pub fn lock_exclusive(&self) {
-        for slot in self.slots() {
-            slot.lock_exclusive();
-        }
+        self.lock_exclusive_as(How::here());
     }
 
     /// Tries to acquire exclusively without waiting: every slot, or none.
@@ -246,9 +243,32 @@ impl<P: Platform> CacheAwarePushLock<P> {
     /// The caller holds the lock exclusively.
     #[cfg_attr(feature = "verify", track_caller)]
     pub unsafe fn unlock_exclusive(&self) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.unlock_exclusive_as(How::here()) };
+    }
+
+    /// [`lock_shared`](Self::lock_shared), called as `how` says.
+    pub(crate) fn lock_shared_as(&self, how: How) -> SlotToken {
+        let (token, slot) = self.reader_slot();
+        let _sleeps = slot.lock_shared_as(how);
+        token
+    }
+
+    /// [`lock_exclusive`](Self::lock_exclusive), called as `how` says.
+    pub(crate) fn lock_exclusive_as(&self, how: How) {
+        for slot in self.slots() {
+            let _sleeps = slot.lock_exclusive_as(how);
+        }
+    }
+
+    /// [`unlock_exclusive`](Self::unlock_exclusive), called as `how` says.
+    ///
+    /// # Safety
+    /// The caller holds the lock exclusively.
+    pub(crate) unsafe fn unlock_exclusive_as(&self, how: How) {
         for slot in self.slots().rev() {
             // SAFETY: the caller holds every slot exclusively.
-            unsafe { slot.unlock_exclusive() };
+            unsafe { slot.unlock_exclusive_as(how) };
         }
     }
 

@@ -6,11 +6,17 @@
 //!
 //! The `Flt*` forms, which Windows does not have, enter a critical region on acquire and leave
 //! it on release, as `FltAcquirePushLock*` do; the `Ex*` forms expect the caller to have done so.
+//! As in `nt`, `at` (feature `verify`) has each function with the caller's site given; the
+//! releases of a slot, which take the slot's `PEX_PUSH_LOCK`, are in [`slot`].
 
-use super::{EX_PUSH_LOCK, FLT_PUSH_LOCK_VALID_FLAGS};
+use super::{EX_PUSH_LOCK, FLT_PUSH_LOCK_VALID_FLAGS, api};
 use crate::cache_aware::CacheAwarePushLock;
+use crate::how::How;
 use crate::platform::{Misuse, Platform};
-use crate::raw::RawPushLock;
+#[cfg(feature = "verify")]
+use crate::verify::Site;
+
+pub use slot::{ExReleaseCacheAwarePushLockSharedEx, FltReleaseCacheAwarePushLockShared};
 
 /// A cache-aware push lock as `ExAllocateCacheAwarePushLock` hands it out (opaque to C).
 pub type EX_PUSH_LOCK_CACHE_AWARE<P> = CacheAwarePushLock<P>;
@@ -35,7 +41,7 @@ pub fn ExAllocateCacheAwarePushLock<P: Platform>() -> *mut EX_PUSH_LOCK_CACHE_AW
     )]
     let record = P::allocate(record_layout::<P>(), RECORD_TAG).cast::<CacheAwarePushLock<P>>();
     if !record.is_null() {
-        // SAFETY: fresh memory of the record's layout (alignment at most 16).
+        // SAFETY: fresh memory of the record's layout.
         unsafe { record.write(lock) };
     }
     record
@@ -56,141 +62,219 @@ pub unsafe fn ExFreeCacheAwarePushLock<P: Platform>(lock: *mut EX_PUSH_LOCK_CACH
     unsafe { P::free(lock.cast(), record_layout::<P>(), RECORD_TAG) };
 }
 
-/// # Safety
-/// `lock` is valid for the call (from `ExAllocateCacheAwarePushLock`).
-const unsafe fn cache_aware<'a, P: Platform>(
-    lock: *mut EX_PUSH_LOCK_CACHE_AWARE<P>,
-) -> &'a CacheAwarePushLock<P> {
-    // SAFETY: forwarded from the caller.
-    unsafe { &*lock }
+api! {
+    lock: crate::CacheAwarePushLock<P>, calls: calls;
+
+    /// Acquires exclusively (every slot); the caller has disabled normal kernel APCs.
+    ///
+    /// # Safety
+    /// `lock` is valid (from `ExAllocateCacheAwarePushLock`); the calling thread holds no slot
+    /// of it.
+    fn ExAcquireCacheAwarePushLockExclusive();
+
+    /// Releases an exclusive acquisition.
+    ///
+    /// # Safety
+    /// The caller holds `lock` exclusively.
+    fn ExReleaseCacheAwarePushLockExclusive();
+
+    /// Acquires shared, and returns the push lock of the slot it took.
+    ///
+    /// The slot is the caller's processor's; [`ExReleaseCacheAwarePushLockSharedEx`] releases
+    /// it. `flags` as for `FltAcquirePushLockSharedEx`; others are a caller bug, reported
+    /// before anything changes.
+    ///
+    /// # Safety
+    /// `lock` is valid; see the crate docs on re-entry.
+    fn ExAcquireCacheAwarePushLockSharedEx(flags: u32) -> *mut crate::nt::EX_PUSH_LOCK;
+
+    /// [`ExAcquireCacheAwarePushLockExclusive`] inside a critical region it enters.
+    ///
+    /// # Safety
+    /// As for `ExAcquireCacheAwarePushLockExclusive`; release with
+    /// [`FltReleaseCacheAwarePushLockExclusive`].
+    fn FltAcquireCacheAwarePushLockExclusive();
+
+    /// [`ExReleaseCacheAwarePushLockExclusive`], then leaves the critical region.
+    ///
+    /// # Safety
+    /// The caller holds `lock` through `FltAcquireCacheAwarePushLockExclusive`.
+    fn FltReleaseCacheAwarePushLockExclusive();
+
+    /// [`ExAcquireCacheAwarePushLockSharedEx`] (no flags) inside a critical region it enters.
+    ///
+    /// # Safety
+    /// As for `ExAcquireCacheAwarePushLockSharedEx`; release with
+    /// [`FltReleaseCacheAwarePushLockShared`].
+    fn FltAcquireCacheAwarePushLockShared() -> *mut crate::nt::EX_PUSH_LOCK;
 }
 
-/// Acquires exclusively (every slot); the caller has disabled normal kernel APCs.
-///
-/// # Safety
-/// `lock` is valid; the calling thread holds no slot of it.
-#[cfg_attr(feature = "verify", track_caller)]
-pub unsafe fn ExAcquireCacheAwarePushLockExclusive<P: Platform>(
-    lock: *mut EX_PUSH_LOCK_CACHE_AWARE<P>,
-) {
-    // SAFETY: forwarded from the caller.
-    unsafe { cache_aware(lock) }.lock_exclusive();
-}
+/// The bodies, each taking how it was called.
+mod calls {
+    #![allow(non_snake_case)]
 
-/// Releases an exclusive acquisition.
-///
-/// # Safety
-/// The caller holds `lock` exclusively.
-#[cfg_attr(feature = "verify", track_caller)]
-pub unsafe fn ExReleaseCacheAwarePushLockExclusive<P: Platform>(
-    lock: *mut EX_PUSH_LOCK_CACHE_AWARE<P>,
-) {
-    // SAFETY: `lock` is valid (caller).
-    let lock = unsafe { cache_aware(lock) };
-    // SAFETY: held exclusively (caller).
-    unsafe { lock.unlock_exclusive() };
-}
+    use super::{CacheAwarePushLock, EX_PUSH_LOCK, How, Platform, valid_flags};
+    use crate::raw::RawPushLock;
 
-/// Acquires shared, and returns the push lock of the slot it took.
-///
-/// The slot is the caller's processor's; [`ExReleaseCacheAwarePushLockSharedEx`] releases it.
-/// `flags` as for `FltAcquirePushLockSharedEx`; others are a caller bug.
-///
-/// # Safety
-/// `lock` is valid; see the crate docs on re-entry.
-#[cfg_attr(feature = "verify", track_caller)]
-pub unsafe fn ExAcquireCacheAwarePushLockSharedEx<P: Platform>(
-    lock: *mut EX_PUSH_LOCK_CACHE_AWARE<P>,
-    flags: u32,
-) -> *mut EX_PUSH_LOCK {
-    // SAFETY: `lock` is valid (caller).
-    let lock = unsafe { cache_aware(lock) };
-    check_flags::<P>(lock, flags);
-    let token = lock.lock_shared();
-    lock.slot(token.index())
-        .map_or(core::ptr::null_mut(), RawPushLock::as_ex_push_lock)
-}
-
-/// Releases the shared acquisition of `slot`, as [`ExAcquireCacheAwarePushLockSharedEx`]
-/// returned it.
-///
-/// # Safety
-/// The caller holds a share of `slot`, taken through `ExAcquireCacheAwarePushLockSharedEx`.
-#[cfg_attr(feature = "verify", track_caller)]
-pub unsafe fn ExReleaseCacheAwarePushLockSharedEx<P: Platform>(
-    slot: *mut EX_PUSH_LOCK,
-    flags: u32,
-) {
-    // SAFETY: a slot of a live lock (caller).
-    let slot = unsafe { RawPushLock::<P>::from_ptr(slot) };
-    if flags & !FLT_PUSH_LOCK_VALID_FLAGS != 0 {
-        crate::platform::misuse::<P>(
-            slot.as_ex_push_lock().cast_const().cast(),
-            Misuse::InvalidFlags(flags),
-        );
+    /// # Safety
+    /// `lock` is valid for the call (from `ExAllocateCacheAwarePushLock`).
+    const unsafe fn cache_aware<'a, P: Platform>(
+        lock: *mut CacheAwarePushLock<P>,
+    ) -> &'a CacheAwarePushLock<P> {
+        // SAFETY: forwarded from the caller.
+        unsafe { &*lock }
     }
-    // SAFETY: a share of it is held (caller).
-    unsafe { slot.unlock_shared() };
+
+    /// # Safety
+    /// As for `ExAcquireCacheAwarePushLockExclusive`.
+    pub unsafe fn ExAcquireCacheAwarePushLockExclusive<P: Platform>(
+        lock: *mut CacheAwarePushLock<P>,
+        how: How,
+    ) {
+        // SAFETY: forwarded from the caller.
+        unsafe { cache_aware(lock) }.lock_exclusive_as(how);
+    }
+
+    /// # Safety
+    /// As for `ExReleaseCacheAwarePushLockExclusive`.
+    pub unsafe fn ExReleaseCacheAwarePushLockExclusive<P: Platform>(
+        lock: *mut CacheAwarePushLock<P>,
+        how: How,
+    ) {
+        // SAFETY: `lock` is valid (caller).
+        let lock = unsafe { cache_aware(lock) };
+        // SAFETY: held exclusively (caller).
+        unsafe { lock.unlock_exclusive_as(how) };
+    }
+
+    /// # Safety
+    /// As for `ExAcquireCacheAwarePushLockSharedEx`.
+    pub unsafe fn ExAcquireCacheAwarePushLockSharedEx<P: Platform>(
+        lock: *mut CacheAwarePushLock<P>,
+        flags: u32,
+        how: How,
+    ) -> *mut EX_PUSH_LOCK {
+        // SAFETY: `lock` is valid (caller).
+        let lock = unsafe { cache_aware(lock) };
+        let first = lock
+            .slot(0)
+            .map_or(core::ptr::null_mut(), RawPushLock::as_ex_push_lock);
+        if !valid_flags::<P>(first, flags, how) {
+            return core::ptr::null_mut();
+        }
+        let token = lock.lock_shared_as(how);
+        lock.slot(token.index())
+            .map_or(core::ptr::null_mut(), RawPushLock::as_ex_push_lock)
+    }
+
+    /// # Safety
+    /// As for `FltAcquireCacheAwarePushLockExclusive`.
+    pub unsafe fn FltAcquireCacheAwarePushLockExclusive<P: Platform>(
+        lock: *mut CacheAwarePushLock<P>,
+        how: How,
+    ) {
+        P::enter_critical_region();
+        // SAFETY: forwarded from the caller.
+        unsafe { ExAcquireCacheAwarePushLockExclusive::<P>(lock, how.through_flt()) };
+    }
+
+    /// # Safety
+    /// As for `FltReleaseCacheAwarePushLockExclusive`.
+    pub unsafe fn FltReleaseCacheAwarePushLockExclusive<P: Platform>(
+        lock: *mut CacheAwarePushLock<P>,
+        how: How,
+    ) {
+        // SAFETY: forwarded from the caller.
+        unsafe { ExReleaseCacheAwarePushLockExclusive::<P>(lock, how.through_flt()) };
+        P::leave_critical_region();
+    }
+
+    /// # Safety
+    /// As for `FltAcquireCacheAwarePushLockShared`.
+    pub unsafe fn FltAcquireCacheAwarePushLockShared<P: Platform>(
+        lock: *mut CacheAwarePushLock<P>,
+        how: How,
+    ) -> *mut EX_PUSH_LOCK {
+        P::enter_critical_region();
+        // SAFETY: forwarded from the caller.
+        unsafe { ExAcquireCacheAwarePushLockSharedEx::<P>(lock, 0, how.through_flt()) }
+    }
 }
 
-/// [`ExAcquireCacheAwarePushLockExclusive`] inside a critical region it enters.
-///
-/// # Safety
-/// As for `ExAcquireCacheAwarePushLockExclusive`; release with
-/// [`FltReleaseCacheAwarePushLockExclusive`].
-#[cfg_attr(feature = "verify", track_caller)]
-pub unsafe fn FltAcquireCacheAwarePushLockExclusive<P: Platform>(
-    lock: *mut EX_PUSH_LOCK_CACHE_AWARE<P>,
-) {
-    P::enter_critical_region();
-    // SAFETY: forwarded from the caller.
-    unsafe { ExAcquireCacheAwarePushLockExclusive::<P>(lock) };
+/// Whether `flags` are valid; invalid ones are reported (in report-only mode the call then
+/// does nothing).
+#[cfg_attr(not(feature = "verify"), allow(unused_variables))]
+fn valid_flags<P: Platform>(lock: *mut EX_PUSH_LOCK, flags: u32, how: How) -> bool {
+    if flags & !FLT_PUSH_LOCK_VALID_FLAGS == 0 {
+        return true;
+    }
+    #[cfg(feature = "verify")]
+    {
+        crate::verify::rejected::<P>(lock.expose_provenance(), Misuse::InvalidFlags(flags), how)
+    }
+    #[cfg(not(feature = "verify"))]
+    crate::platform::misuse::<P>(lock.cast_const().cast(), Misuse::InvalidFlags(flags))
 }
 
-/// [`ExReleaseCacheAwarePushLockExclusive`], then leaves the critical region.
-///
-/// # Safety
-/// The caller holds `lock` through `FltAcquireCacheAwarePushLockExclusive`.
-#[cfg_attr(feature = "verify", track_caller)]
-pub unsafe fn FltReleaseCacheAwarePushLockExclusive<P: Platform>(
-    lock: *mut EX_PUSH_LOCK_CACHE_AWARE<P>,
-) {
-    // SAFETY: forwarded from the caller.
-    unsafe { ExReleaseCacheAwarePushLockExclusive::<P>(lock) };
-    P::leave_critical_region();
-}
+/// The releases of one slot's share, which take the slot's `PEX_PUSH_LOCK` as the shared
+/// acquisitions return it.
+pub mod slot {
+    use super::{EX_PUSH_LOCK, How, Platform, api};
+    #[cfg(feature = "verify")]
+    use crate::verify::Site;
 
-/// [`ExAcquireCacheAwarePushLockSharedEx`] inside a critical region it enters.
-///
-/// # Safety
-/// As for `ExAcquireCacheAwarePushLockSharedEx`; release with
-/// [`FltReleaseCacheAwarePushLockShared`].
-#[cfg_attr(feature = "verify", track_caller)]
-pub unsafe fn FltAcquireCacheAwarePushLockShared<P: Platform>(
-    lock: *mut EX_PUSH_LOCK_CACHE_AWARE<P>,
-) -> *mut EX_PUSH_LOCK {
-    P::enter_critical_region();
-    // SAFETY: forwarded from the caller.
-    unsafe { ExAcquireCacheAwarePushLockSharedEx::<P>(lock, 0) }
-}
+    api! {
+        lock: crate::nt::EX_PUSH_LOCK, calls: calls;
 
-/// [`ExReleaseCacheAwarePushLockSharedEx`], then leaves the critical region.
-///
-/// # Safety
-/// The caller holds `slot` through `FltAcquireCacheAwarePushLockShared`.
-#[cfg_attr(feature = "verify", track_caller)]
-pub unsafe fn FltReleaseCacheAwarePushLockShared<P: Platform>(slot: *mut EX_PUSH_LOCK) {
-    // SAFETY: forwarded from the caller.
-    unsafe { ExReleaseCacheAwarePushLockSharedEx::<P>(slot, 0) };
-    P::leave_critical_region();
-}
+        /// Releases the share of `lock`, a slot as
+        /// [`ExAcquireCacheAwarePushLockSharedEx`](super::ExAcquireCacheAwarePushLockSharedEx)
+        /// returned it.
+        ///
+        /// # Safety
+        /// The caller holds a share of that slot, taken through
+        /// `ExAcquireCacheAwarePushLockSharedEx`.
+        fn ExReleaseCacheAwarePushLockSharedEx(flags: u32);
 
-/// Reports `flags` outside `FLT_PUSH_LOCK_VALID_FLAGS`, before anything changes.
-fn check_flags<P: Platform>(lock: &CacheAwarePushLock<P>, flags: u32) {
-    if flags & !FLT_PUSH_LOCK_VALID_FLAGS != 0 {
-        let slot = lock.slot(0).map_or(core::ptr::null(), |slot| {
-            slot.as_ex_push_lock().cast_const()
-        });
-        crate::platform::misuse::<P>(slot.cast(), Misuse::InvalidFlags(flags));
+        /// [`ExReleaseCacheAwarePushLockSharedEx`], then leaves the critical region.
+        ///
+        /// # Safety
+        /// The caller holds a share of `lock` through
+        /// [`FltAcquireCacheAwarePushLockShared`](super::FltAcquireCacheAwarePushLockShared).
+        fn FltReleaseCacheAwarePushLockShared();
+    }
+
+    mod calls {
+        #![allow(non_snake_case)]
+
+        use super::super::valid_flags;
+        use super::{EX_PUSH_LOCK, How, Platform};
+        use crate::raw::RawPushLock;
+
+        /// # Safety
+        /// As for `ExReleaseCacheAwarePushLockSharedEx`.
+        pub unsafe fn ExReleaseCacheAwarePushLockSharedEx<P: Platform>(
+            lock: *mut EX_PUSH_LOCK,
+            flags: u32,
+            how: How,
+        ) {
+            if !valid_flags::<P>(lock, flags, how) {
+                return;
+            }
+            // SAFETY: a slot of a live lock (caller).
+            let slot = unsafe { RawPushLock::<P>::from_ptr(lock) };
+            // SAFETY: a share of it is held (caller).
+            unsafe { slot.unlock_shared_as(how) };
+        }
+
+        /// # Safety
+        /// As for `FltReleaseCacheAwarePushLockShared`.
+        pub unsafe fn FltReleaseCacheAwarePushLockShared<P: Platform>(
+            lock: *mut EX_PUSH_LOCK,
+            how: How,
+        ) {
+            // SAFETY: forwarded from the caller.
+            unsafe { ExReleaseCacheAwarePushLockSharedEx::<P>(lock, 0, how.through_flt()) };
+            P::leave_critical_region();
+        }
     }
 }

@@ -132,7 +132,6 @@ macro_rules! api {
         }
     };
 }
-#[cfg(not(loom))]
 pub(crate) use api;
 
 api! {
