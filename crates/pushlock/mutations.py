@@ -304,8 +304,8 @@ MUTATIONS = [
         "cache-aware-release-by-current-processor",
         "issue 15: a shared release takes the slot of the processor the reader runs on now, not "
         "the one its token names",
-        [(CACHE_AWARE, "        unsafe { self.slot_of(token).unlock_shared() };",
-          "        let _ = token;\n        unsafe { self.reader_slot().1.unlock_shared() };")],
+        [(CACHE_AWARE, "        unsafe { self.slot_of(token).unlock_shared_alone_as(How::here()) };",
+          "        let _ = token;\n        unsafe { self.reader_slot().1.unlock_shared_alone_as(How::here()) };")],
         loom("cache_aware::reader_moving_between_acquire_and_release"),
     ),
     Mutation(
@@ -315,6 +315,14 @@ MUTATIONS = [
           "        for slot in self.slots().take(1) {\n            let _sleeps = slot.lock_exclusive_as(how);"),
          (CACHE_AWARE, "        for slot in self.slots().rev() {\n            // SAFETY: the caller holds every",
           "        for slot in self.slots().take(1) {\n            // SAFETY: the caller holds every")],
+        loom("cache_aware::reader_on_one_slot_against_a_writer_sweeping_all"),
+    ),
+    Mutation(
+        "cache-aware-slot-release-relaxed",
+        "issue 15: a reader gives its slot back with a `Relaxed` CAS, so the next writer does not "
+        "see its reads done",
+        [(RAW, "            .compare_exchange(State::ONE_SHARED, State::FREE, Release, Relaxed)",
+          "            .compare_exchange(State::ONE_SHARED, State::FREE, Relaxed, Relaxed)")],
         loom("cache_aware::reader_on_one_slot_against_a_writer_sweeping_all"),
     ),
 ]

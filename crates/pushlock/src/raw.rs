@@ -354,13 +354,26 @@ impl<P: Platform> RawPushLock<P> {
     /// [`lock_shared`](Self::lock_shared), called as `how` says: how many times the thread slept
     /// on the way, or `None` if the verifier, in report-only mode, stopped the call.
     #[inline]
-    #[cfg_attr(not(feature = "verify"), allow(unused_variables))]
     pub(crate) fn lock_shared_as(&self, how: How) -> Option<u32> {
+        self.lock_shared_via(how, Self::take_shared)
+    }
+
+    /// [`lock_shared_as`](Self::lock_shared_as) for a lock its caller expects to find free: a
+    /// cache-aware lock's slot, which only the readers of one processor share. One CAS from
+    /// free, where the shared path reads first (see `take_shared`).
+    #[inline]
+    pub(crate) fn lock_shared_alone_as(&self, how: How) -> Option<u32> {
+        self.lock_shared_via(how, Self::take_shared_alone)
+    }
+
+    #[inline]
+    #[cfg_attr(not(feature = "verify"), allow(unused_variables))]
+    fn lock_shared_via(&self, how: How, take: fn(&Self) -> bool) -> Option<u32> {
         #[cfg(feature = "verify")]
         if !verify::before_acquire::<P>(self.address(), true, how) {
             return None;
         }
-        let sleeps = if self.take_shared() {
+        let sleeps = if take(self) {
             0
         } else {
             self.lock_slow(false, how)?
@@ -406,6 +419,15 @@ impl<P: Platform> RawPushLock<P> {
     #[inline]
     fn take_exclusive(&self) -> bool {
         !self.state.fetch_or(LOCKED, Acquire).has(LOCKED)
+    }
+
+    /// The shared fast path of a lock expected free: a CAS that guesses so, then the usual path.
+    #[inline]
+    fn take_shared_alone(&self) -> bool {
+        self.state
+            .compare_exchange(State::FREE, State::ONE_SHARED, Acquire, Relaxed)
+            .is_ok()
+            || self.take_shared()
     }
 
     /// The shared fast path.
@@ -477,7 +499,35 @@ impl<P: Platform> RawPushLock<P> {
         if !verify::before_release::<P>(self.address(), Some(false), how) {
             return;
         }
-        // Read, then CAS, as in `take_shared`. With waiters, the count is elsewhere.
+        self.release_share();
+    }
+
+    /// [`unlock_shared_as`](Self::unlock_shared_as) for the one share of a lock its caller
+    /// expects to hold alone (see [`lock_shared_alone_as`](Self::lock_shared_alone_as)): one
+    /// CAS that guesses so, then the usual path.
+    ///
+    /// # Safety
+    /// As for `unlock_shared`.
+    #[inline]
+    #[cfg_attr(not(feature = "verify"), allow(unused_variables))]
+    pub(crate) unsafe fn unlock_shared_alone_as(&self, how: How) {
+        #[cfg(feature = "verify")]
+        if !verify::before_release::<P>(self.address(), Some(false), how) {
+            return;
+        }
+        if self
+            .state
+            .compare_exchange(State::ONE_SHARED, State::FREE, Release, Relaxed)
+            .is_err()
+        {
+            self.release_share();
+        }
+    }
+
+    /// Gives back one share: read, then CAS, as in `take_shared`. With waiters, the count is
+    /// elsewhere.
+    #[inline]
+    fn release_share(&self) {
         let current = self.state.load(Relaxed);
         if let Some(new) = current.remove_shared()
             && self

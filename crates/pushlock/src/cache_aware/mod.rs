@@ -184,7 +184,14 @@ impl<P: Platform> CacheAwarePushLock<P> {
 
     /// The slot readers on this processor take.
     fn reader_slot(&self) -> (SlotToken, &RawPushLock<P>) {
-        let index = P::current_processor().checked_rem(self.count).unwrap_or(0);
+        let processor = P::current_processor();
+        // A division costs several nanoseconds, as much as the rest of a read: only processors
+        // added after creation need it.
+        let index = if processor < self.count {
+            processor
+        } else {
+            processor.checked_rem(self.count).unwrap_or(0)
+        };
         let token = SlotToken(index);
         (token, self.slot_of(token))
     }
@@ -212,7 +219,7 @@ impl<P: Platform> CacheAwarePushLock<P> {
     #[cfg_attr(feature = "verify", track_caller)]
     pub unsafe fn unlock_shared(&self, token: SlotToken) {
         // SAFETY: the caller holds a share of this slot.
-        unsafe { self.slot_of(token).unlock_shared() };
+        unsafe { self.slot_of(token).unlock_shared_alone_as(How::here()) };
     }
 
     /// Acquires exclusively: every slot, in index order.
@@ -250,7 +257,7 @@ impl<P: Platform> CacheAwarePushLock<P> {
     /// [`lock_shared`](Self::lock_shared), called as `how` says.
     pub(crate) fn lock_shared_as(&self, how: How) -> SlotToken {
         let (token, slot) = self.reader_slot();
-        let _sleeps = slot.lock_shared_as(how);
+        let _sleeps = slot.lock_shared_alone_as(how);
         token
     }
 

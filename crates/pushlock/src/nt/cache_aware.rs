@@ -263,7 +263,7 @@ pub mod slot {
             // SAFETY: a slot of a live lock (caller).
             let slot = unsafe { RawPushLock::<P>::from_ptr(lock) };
             // SAFETY: a share of it is held (caller).
-            unsafe { slot.unlock_shared_as(how) };
+            unsafe { slot.unlock_shared_alone_as(how) };
         }
 
         /// # Safety

@@ -104,6 +104,7 @@ unsafe impl Platform for StdPlatform {
             .map_or(1, |count| u32::try_from(count.get()).unwrap_or(u32::MAX))
     }
 
+    #[inline]
     fn current_processor() -> u32 {
         super::current_cpu::current_processor()
     }
