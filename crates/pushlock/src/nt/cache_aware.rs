@@ -9,10 +9,11 @@
 //! As in `nt`, `at` (feature `verify`) has each function with the caller's site given; the
 //! releases of a slot, which take the slot's `PEX_PUSH_LOCK`, are in [`slot`].
 
-use super::{EX_PUSH_LOCK, FLT_PUSH_LOCK_VALID_FLAGS, api};
+use super::calls::flags_valid as valid_flags;
+use super::{EX_PUSH_LOCK, api};
 use crate::cache_aware::CacheAwarePushLock;
 use crate::how::How;
-use crate::platform::{Misuse, Platform};
+use crate::platform::Platform;
 #[cfg(feature = "verify")]
 use crate::verify::Site;
 
@@ -199,21 +200,6 @@ mod calls {
         // SAFETY: forwarded from the caller.
         unsafe { ExAcquireCacheAwarePushLockSharedEx::<P>(lock, 0, how.through_flt()) }
     }
-}
-
-/// Whether `flags` are valid; invalid ones are reported (in report-only mode the call then
-/// does nothing).
-#[cfg_attr(not(feature = "verify"), allow(unused_variables))]
-fn valid_flags<P: Platform>(lock: *mut EX_PUSH_LOCK, flags: u32, how: How) -> bool {
-    if flags & !FLT_PUSH_LOCK_VALID_FLAGS == 0 {
-        return true;
-    }
-    #[cfg(feature = "verify")]
-    {
-        crate::verify::rejected::<P>(lock.expose_provenance(), Misuse::InvalidFlags(flags), how)
-    }
-    #[cfg(not(feature = "verify"))]
-    crate::platform::misuse::<P>(lock.cast_const().cast(), Misuse::InvalidFlags(flags))
 }
 
 /// The releases of one slot's share, which take the slot's `PEX_PUSH_LOCK` as the shared

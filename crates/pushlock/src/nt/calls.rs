@@ -17,7 +17,7 @@ const unsafe fn raw<'a, P: Platform>(lock: *mut EX_PUSH_LOCK) -> &'a RawPushLock
 /// Whether `flags` are valid; invalid ones are reported (in report-only mode the call then
 /// does nothing).
 #[cfg_attr(not(feature = "verify"), allow(unused_variables))]
-fn flags_valid<P: Platform>(lock: *mut EX_PUSH_LOCK, flags: u32, how: How) -> bool {
+pub(super) fn flags_valid<P: Platform>(lock: *mut EX_PUSH_LOCK, flags: u32, how: How) -> bool {
     if flags & !FLT_PUSH_LOCK_VALID_FLAGS == 0 {
         return true;
     }

@@ -59,16 +59,12 @@ unsafe impl Platform for LoomPlatform {
     }
 
     fn allocate(layout: core::alloc::Layout, _tag: super::PoolTag) -> *mut u8 {
-        if layout.size() == 0 {
-            return core::ptr::null_mut();
-        }
-        // SAFETY: a layout of non-zero size.
-        unsafe { std::alloc::alloc_zeroed(layout) }
+        super::allocate_global(layout)
     }
 
     unsafe fn free(block: *mut u8, layout: core::alloc::Layout, _tag: super::PoolTag) {
         // SAFETY: allocated by `allocate` with this layout (caller).
-        unsafe { std::alloc::dealloc(block, layout) };
+        unsafe { super::free_global(block, layout) };
     }
 
     // Critical regions are bookkeeping on the other platforms; the models check the lock.

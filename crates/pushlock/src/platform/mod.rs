@@ -213,6 +213,27 @@ macro_rules! verify_hooks_from {
     ($base:ty) => {};
 }
 
+/// [`Platform::allocate`] from the global allocator (user mode and loom; the tag is the
+/// kernel's business).
+#[cfg(any(loom, feature = "std"))]
+fn allocate_global(layout: core::alloc::Layout) -> *mut u8 {
+    if layout.size() == 0 {
+        return core::ptr::null_mut();
+    }
+    // SAFETY: a layout of non-zero size.
+    unsafe { std::alloc::alloc_zeroed(layout) }
+}
+
+/// [`Platform::free`] to the global allocator.
+///
+/// # Safety
+/// `block` came from [`allocate_global`] with this layout.
+#[cfg(any(loom, feature = "std"))]
+unsafe fn free_global(block: *mut u8, layout: core::alloc::Layout) {
+    // SAFETY: forwarded from the caller.
+    unsafe { std::alloc::dealloc(block, layout) };
+}
+
 /// A kernel pool tag: four characters, shown in memory order by `!poolused`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PoolTag(pub [u8; 4]);
