@@ -124,8 +124,14 @@ impl<P: Platform> CacheAwarePushLock<P> {
         let layout = Self::layout(count).ok_or(NoMemory)?;
         let block = NonNull::new(P::allocate(layout, TAG)).ok_or(NoMemory)?;
         let offset = block.as_ptr().align_offset(SLOT_BYTES);
+        if offset > SLOT_BYTES - ALLOCATION_ALIGN {
+            // Not a 16-aligned block, or `align_offset` could not say (it may give up).
+            // SAFETY: allocated just above with this layout and tag, never used.
+            unsafe { P::free(block.as_ptr(), layout, TAG) };
+            return Err(NoMemory);
+        }
         // SAFETY: the block has `SLOT_BYTES - ALLOCATION_ALIGN` bytes of slack in front of the
-        // slots, and `align_offset` of a 16-aligned pointer to 128 is at most that.
+        // slots, and `offset` is at most that (checked).
         let first = unsafe { block.add(offset) }.cast::<Slot<P>>();
         for index in 0..count as usize {
             // SAFETY: slot `index` lies inside the block (`layout`).
