@@ -154,6 +154,11 @@ pub trait TestLock: Send + Sync + 'static {
     fn word(&self) -> Option<usize> {
         None
     }
+
+    /// Heap bytes the lock allocated for itself beyond its own size, where we can tell.
+    fn heap_bytes(&self) -> usize {
+        0
+    }
 }
 
 /// Something to do with a lock whose type only the host knows.
@@ -214,5 +219,9 @@ impl<P: Platform> TestLock for CacheAwarePushLock<P> {
     /// The first slot's word: held by every writer, so it shows one that is stuck.
     fn word(&self) -> Option<usize> {
         self.slot(0).map(|slot| slot.word().0)
+    }
+
+    fn heap_bytes(&self) -> usize {
+        self.allocated_bytes()
     }
 }

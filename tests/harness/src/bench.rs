@@ -522,8 +522,10 @@ fn memory_table(memory: &[Memory]) -> String {
     }
     format!(
         "{out}\n\n4 threads, half writing, each holding the lock for 512 pauses; allocations counted by \
-         a global allocator after a warm-up. A waiter's bytes are shown for the push lock only (its wait \
-         block); the peers' per-waiter state cannot be sized from outside."
+         a global allocator after a warm-up. Bytes per lock include the heap a lock allocates for \
+         itself where it says (the cache-aware lock's slots; crossbeam's shards are not counted). A \
+         waiter's bytes are shown for our locks only (the wait block); the peers' per-waiter state \
+         cannot be sized from outside."
     )
 }
 

@@ -37,6 +37,8 @@ const ROUNDS: u64 = 20_000;
 #[derive(Serialize)]
 pub struct Memory {
     pub lock: &'static str,
+    /// Its size, and the heap it allocated for itself where the lock says (the cache-aware
+    /// lock's slots; crossbeam's `ShardedLock` keeps its shards on the heap too, uncounted).
     pub bytes_per_lock: usize,
     /// Stack bytes per waiting thread, where we can tell (our wait block).
     pub bytes_per_waiter: Option<usize>,
@@ -80,9 +82,12 @@ impl LockVisitor for Probe {
         });
         Memory {
             lock: self.0.name(),
-            bytes_per_lock: size_of::<L>(),
-            bytes_per_waiter: matches!(self.0, LockKind::PushLock | LockKind::CountedPushLock)
-                .then(RawPushLock::<StdPlatform>::wait_block_size),
+            bytes_per_lock: size_of::<L>().saturating_add(lock.heap_bytes()),
+            bytes_per_waiter: matches!(
+                self.0,
+                LockKind::PushLock | LockKind::CountedPushLock | LockKind::CacheAwarePushLock
+            )
+            .then(RawPushLock::<StdPlatform>::wait_block_size),
             acquisitions: ROUNDS.saturating_mul(THREADS as u64),
             heap_allocations,
         }

@@ -157,6 +157,12 @@ impl<P: Platform> CacheAwarePushLock<P> {
         Layout::from_size_align(size, ALLOCATION_ALIGN).ok()
     }
 
+    /// The bytes of its slots' block: `slots × 128`, plus the slack that aligns them.
+    #[must_use]
+    pub fn allocated_bytes(&self) -> usize {
+        Self::layout(self.count).map_or(0, |layout| layout.size())
+    }
+
     /// How many slots the lock has.
     #[must_use]
     pub const fn slot_count(&self) -> u32 {
