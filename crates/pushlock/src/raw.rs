@@ -493,13 +493,8 @@ impl<P: Platform> RawPushLock<P> {
     /// # Safety
     /// As for `unlock_shared`.
     #[inline]
-    #[cfg_attr(not(feature = "verify"), allow(unused_variables))]
     pub(crate) unsafe fn unlock_shared_as(&self, how: How) {
-        #[cfg(feature = "verify")]
-        if !verify::before_release::<P>(self.address(), Some(false), how) {
-            return;
-        }
-        self.release_share();
+        self.unlock_shared_via(how, Self::release_share);
     }
 
     /// [`unlock_shared_as`](Self::unlock_shared_as) for the one share of a lock its caller
@@ -509,12 +504,24 @@ impl<P: Platform> RawPushLock<P> {
     /// # Safety
     /// As for `unlock_shared`.
     #[inline]
-    #[cfg_attr(not(feature = "verify"), allow(unused_variables))]
     pub(crate) unsafe fn unlock_shared_alone_as(&self, how: How) {
+        self.unlock_shared_via(how, Self::release_share_alone);
+    }
+
+    #[inline]
+    #[cfg_attr(not(feature = "verify"), allow(unused_variables))]
+    fn unlock_shared_via(&self, how: How, release: fn(&Self)) {
         #[cfg(feature = "verify")]
         if !verify::before_release::<P>(self.address(), Some(false), how) {
             return;
         }
+        release(self);
+    }
+
+    /// Gives back the one share of a lock expected held alone: a CAS that guesses so, then the
+    /// usual path.
+    #[inline]
+    fn release_share_alone(&self) {
         if self
             .state
             .compare_exchange(State::ONE_SHARED, State::FREE, Release, Relaxed)
