@@ -79,6 +79,8 @@ EXPORTS = "../../src/exports.rs"
 BLOCK = "src/wait_block.rs"
 STATE = "src/state.rs"
 CACHE_AWARE = "src/cache_aware/mod.rs"
+HOW = "src/how.rs"
+THREADS = "src/verify/threads.rs"
 
 MUTATIONS = [
     Mutation(
@@ -304,15 +306,15 @@ MUTATIONS = [
         "cache-aware-release-by-current-processor",
         "issue 15: a shared release takes the slot of the processor the reader runs on now, not "
         "the one its token names",
-        [(CACHE_AWARE, "        unsafe { self.slot_of(token).unlock_shared_alone_as(How::here()) };",
-          "        let _ = token;\n        unsafe { self.reader_slot().1.unlock_shared_alone_as(How::here()) };")],
+        [(CACHE_AWARE, "        unsafe { self.slot_of(token).unlock_shared_alone_as(how) };",
+          "        let _ = token;\n        unsafe { self.reader_slot().1.unlock_shared_alone_as(how) };")],
         loom("cache_aware::reader_moving_between_acquire_and_release"),
     ),
     Mutation(
         "cache-aware-writer-takes-one-slot",
         "issue 15: a writer takes only the first slot, so readers of the others run beside it",
-        [(CACHE_AWARE, "        for slot in self.slots() {\n            let _sleeps = slot.lock_exclusive_as(how);",
-          "        for slot in self.slots().take(1) {\n            let _sleeps = slot.lock_exclusive_as(how);"),
+        [(CACHE_AWARE, "        for (taken, slot) in (0..self.count).zip(self.slots()) {\n            if !slot.lock_exclusive_as(sweep) {",
+          "        for (taken, slot) in (0..self.count).zip(self.slots().take(1)) {\n            if !slot.lock_exclusive_as(sweep) {"),
          (CACHE_AWARE, "        for slot in self.slots().rev() {\n            // SAFETY: the caller holds every",
           "        for slot in self.slots().take(1) {\n            // SAFETY: the caller holds every")],
         loom("cache_aware::reader_on_one_slot_against_a_writer_sweeping_all"),
@@ -324,6 +326,22 @@ MUTATIONS = [
         [(RAW, "            .compare_exchange(State::ONE_SHARED, State::FREE, Release, Relaxed)",
           "            .compare_exchange(State::ONE_SHARED, State::FREE, Relaxed, Relaxed)")],
         loom("cache_aware::reader_on_one_slot_against_a_writer_sweeping_all"),
+    ),
+    Mutation(
+        "cache-aware-writer-recorded-per-slot",
+        "issue 15: under the verifier a writer's slots are each recorded, so a writer on more than "
+        "16 slots overflows the thread's table",
+        [(HOW, "            Self {\n                whole,\n                sweep: true,",
+          "            Self {\n                whole,\n                sweep: false,")],
+        verified("pushlock", "verify", "cache_aware::a_writer_is_one_record_however_many_slots"),
+    ),
+    Mutation(
+        "cache-aware-recursion-through-another-slot",
+        "issue 15: the verifier looks for the waiting slot only, not the whole cache-aware lock, "
+        "so a reader turning writer is not reported before its sweep",
+        [(THREADS, "        self.lock == lock || (whole != 0 && (self.lock == whole || self.whole == whole))",
+          "        self.lock == lock")],
+        verified("pushlock", "verify", "cache_aware::a_reader_turning_writer_is_reported_before_it_takes_a_slot"),
     ),
 ]
 

@@ -128,13 +128,13 @@ impl<P: Platform> CountedPushLock<P> {
     /// Acquires exclusively, counting.
     #[cfg_attr(feature = "verify", track_caller)]
     pub fn lock_exclusive(&self) {
-        self.lock_exclusive_as(How::here());
+        let _taken = self.lock_exclusive_as(How::here());
     }
 
     /// Acquires shared, counting.
     #[cfg_attr(feature = "verify", track_caller)]
     pub fn lock_shared(&self) {
-        self.lock_shared_as(How::here());
+        let _taken = self.lock_shared_as(How::here());
     }
 
     /// Tries to acquire exclusively, counting a success.
@@ -171,29 +171,46 @@ impl<P: Platform> CountedPushLock<P> {
         unsafe { self.unlock_shared_as(How::here()) };
     }
 
-    /// [`lock_exclusive`](Self::lock_exclusive), called as `how` says.
-    pub(crate) fn lock_exclusive_as(&self, how: How) {
+    /// [`lock_exclusive`](Self::lock_exclusive), called as `how` says; false only if the
+    /// verifier, in report-only mode, stopped the call.
+    pub(crate) fn lock_exclusive_as(&self, how: How) -> bool {
         if self.lock.try_lock_exclusive_as(how) {
-            return self.took_exclusive();
+            self.took_exclusive();
+            return true;
         }
         let started = P::now_ns();
-        if let Some(sleeps) = self.lock.lock_exclusive_as(how) {
-            self.waited(started, sleeps);
-            self.took_exclusive();
-        }
+        let Some(sleeps) = self.lock.lock_exclusive_as(how) else {
+            return false;
+        };
+        self.waited(started, sleeps);
+        self.took_exclusive();
+        true
     }
 
-    /// [`lock_shared`](Self::lock_shared), called as `how` says.
-    pub(crate) fn lock_shared_as(&self, how: How) {
-        if self.lock.try_lock_shared_as(how) {
+    /// [`lock_shared`](Self::lock_shared), called as `how` says; false only if the verifier,
+    /// in report-only mode, stopped the call.
+    pub(crate) fn lock_shared_as(&self, how: How) -> bool {
+        self.lock_shared_via(how, RawPushLock::try_lock_shared_as)
+    }
+
+    /// [`lock_shared_as`](Self::lock_shared_as) for a lock its caller expects to find free (a
+    /// cache-aware lock's slot; see [`RawPushLock::lock_shared_alone_as`]).
+    pub(crate) fn lock_shared_alone_as(&self, how: How) -> bool {
+        self.lock_shared_via(how, RawPushLock::try_lock_shared_alone_as)
+    }
+
+    fn lock_shared_via(&self, how: How, first_try: fn(&RawPushLock<P>, How) -> bool) -> bool {
+        if first_try(&self.lock, how) {
             self.shared.fetch_add(1, Relaxed);
-            return;
+            return true;
         }
         let started = P::now_ns();
-        if let Some(sleeps) = self.lock.lock_shared_as(how) {
-            self.waited(started, sleeps);
-            self.shared.fetch_add(1, Relaxed);
-        }
+        let Some(sleeps) = self.lock.lock_shared_as(how) else {
+            return false;
+        };
+        self.waited(started, sleeps);
+        self.shared.fetch_add(1, Relaxed);
+        true
     }
 
     /// [`try_lock_exclusive`](Self::try_lock_exclusive), called as `how` says.
@@ -231,6 +248,16 @@ impl<P: Platform> CountedPushLock<P> {
     pub(crate) unsafe fn unlock_shared_as(&self, how: How) {
         // SAFETY: forwarded from the caller.
         unsafe { self.lock.unlock_shared_as(how) };
+    }
+
+    /// [`unlock_shared_as`](Self::unlock_shared_as) of a share taken by
+    /// [`lock_shared_alone_as`](Self::lock_shared_alone_as).
+    ///
+    /// # Safety
+    /// As for [`RawPushLock::unlock_shared`].
+    pub(crate) unsafe fn unlock_shared_alone_as(&self, how: How) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.lock.unlock_shared_alone_as(how) };
     }
 
     /// Counts an exclusive acquisition, and starts timing it if it is a sampled one. Only the

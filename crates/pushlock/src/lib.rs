@@ -13,7 +13,8 @@
 //!   beside the word ([`LockStatistics`]: acquisitions, contended, spun, sleeps, longest wait
 //!   and hold), for locks whose critical sections do real work.
 //! - [`CacheAwarePushLock<P>`] and [`CacheAwareRwLock<T>`]: NT's cache-aware push lock, a push
-//!   lock per processor slot, for read-mostly data.
+//!   lock per processor slot, for read-mostly data; [`CountedCacheAwarePushLock<P>`] counts per
+//!   processor.
 //! - [`LockClass`]: names for locks; with the `verify` feature, the `verify` module reports
 //!   recursion, releases by non-owners, lock-order inversions and locks held at the wrong time.
 //! - Platforms: [`StdPlatform`] (feature `std`), `KernelPlatform` (feature `km`: the Windows
@@ -56,7 +57,9 @@ mod sync;
 pub mod verify;
 mod wait_block;
 
-pub use cache_aware::{CacheAwarePushLock, MAX_SLOTS, NoMemory, SLOT_BYTES, SlotToken};
+#[cfg(not(loom))]
+pub use cache_aware::CountedCacheAwarePushLock;
+pub use cache_aware::{CacheAwarePushLock, MAX_SLOTS, NoMemory, SLOT_BYTES, SlotLock, SlotToken};
 #[cfg(all(feature = "std", not(loom)))]
 pub use cache_aware::{CacheAwareReadGuard, CacheAwareRwLock, CacheAwareWriteGuard};
 pub use class::LockClass;

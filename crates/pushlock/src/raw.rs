@@ -401,13 +401,26 @@ impl<P: Platform> RawPushLock<P> {
 
     /// [`try_lock_shared`](Self::try_lock_shared), called as `how` says.
     #[inline]
-    #[cfg_attr(not(feature = "verify"), allow(unused_variables))]
     pub(crate) fn try_lock_shared_as(&self, how: How) -> bool {
+        self.try_lock_shared_via(how, Self::take_shared)
+    }
+
+    /// [`try_lock_shared_as`](Self::try_lock_shared_as) for a lock its caller expects to find
+    /// free (see [`lock_shared_alone_as`](Self::lock_shared_alone_as)).
+    #[cfg(not(loom))]
+    #[inline]
+    pub(crate) fn try_lock_shared_alone_as(&self, how: How) -> bool {
+        self.try_lock_shared_via(how, Self::take_shared_alone)
+    }
+
+    #[inline]
+    #[cfg_attr(not(feature = "verify"), allow(unused_variables))]
+    fn try_lock_shared_via(&self, how: How, take: fn(&Self) -> bool) -> bool {
         #[cfg(feature = "verify")]
         if !verify::before_acquire::<P>(self.address(), false, how) {
             return false;
         }
-        let taken = self.take_shared();
+        let taken = take(self);
         #[cfg(feature = "verify")]
         if taken {
             verify::acquired::<P>(self.address(), false, how);

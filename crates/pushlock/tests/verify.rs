@@ -438,3 +438,93 @@ fn a_hold_handed_over_is_the_receiver_s_to_release() {
     let report = report_of(|| unsafe { lock.unlock_shared() });
     assert!(report.contains("not held by this thread"), "{report}");
 }
+
+/// The cache-aware lock under the verifier: one record per acquisition, however many slots,
+/// and recursion through any slot reported before anything changes.
+mod cache_aware {
+    use super::{report_of, site_above, thread, verify};
+    use pushlock::{CacheAwarePushLock, StdPlatform};
+
+    type Lock = CacheAwarePushLock<StdPlatform>;
+
+    /// How many locks the verifier records for this thread.
+    fn records() -> usize {
+        verify::held_by_current_thread::<StdPlatform>(&mut [])
+    }
+
+    fn words(lock: &Lock) -> Vec<usize> {
+        (0..lock.slot_count())
+            .filter_map(|index| lock.slot(index))
+            .map(|slot| slot.word().0)
+            .collect()
+    }
+
+    #[test]
+    fn a_writer_is_one_record_however_many_slots() {
+        thread::spawn(|| {
+            let lock = Lock::with_slots(64).unwrap();
+            lock.lock_exclusive();
+            assert_eq!(records(), 1, "64 slots, one acquisition");
+            // SAFETY: held exclusively just above.
+            unsafe { lock.unlock_exclusive() };
+            assert_eq!(records(), 0);
+            assert!(lock.try_lock_exclusive());
+            assert_eq!(records(), 1, "a try, too");
+            // SAFETY: as above.
+            unsafe { lock.unlock_exclusive() };
+            let token = lock.lock_shared();
+            assert_eq!(records(), 1, "a reader: its slot");
+            // SAFETY: the share taken above.
+            unsafe { lock.unlock_shared(token) };
+            assert_eq!((records(), words(&lock)), (0, vec![0; 64]));
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_reader_turning_writer_is_reported_before_it_takes_a_slot() {
+        thread::spawn(|| {
+            let lock = Lock::with_slots(4).unwrap();
+            let token = lock.lock_shared();
+            let read_at = site_above();
+            let before = words(&lock);
+            let report = report_of(|| lock.lock_exclusive());
+            assert!(
+                report.contains("exclusive by a thread that holds the lock"),
+                "{report}"
+            );
+            assert!(
+                report.contains(&format!("shared, acquired at {read_at}")),
+                "{report}"
+            );
+            assert_eq!(words(&lock), before, "no slot taken");
+            // SAFETY: the share taken above.
+            unsafe { lock.unlock_shared(token) };
+            assert_eq!(words(&lock), vec![0; 4]);
+        })
+        .join()
+        .unwrap();
+    }
+
+    #[test]
+    fn a_writer_asking_for_a_share_is_reported_and_changes_nothing() {
+        thread::spawn(|| {
+            let lock = Lock::with_slots(4).unwrap();
+            lock.lock_exclusive();
+            let report = report_of(|| {
+                let _token = lock.lock_shared();
+            });
+            assert!(
+                report.contains("shared by the thread that holds the lock exclusively"),
+                "{report}"
+            );
+            assert_eq!(words(&lock), vec![0x1; 4]);
+            // SAFETY: held exclusively above.
+            unsafe { lock.unlock_exclusive() };
+            assert_eq!(words(&lock), vec![0; 4]);
+        })
+        .join()
+        .unwrap();
+    }
+}

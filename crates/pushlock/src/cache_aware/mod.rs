@@ -1,6 +1,9 @@
 //! `CacheAwarePushLock`: the kernel's cache-aware push lock (`EX_PUSH_LOCK_CACHE_AWARE`), for
 //! read-mostly data. One [`RawPushLock`] per processor slot, each alone on a 128-byte line; a
-//! reader takes the slot of the processor it runs on, a writer takes every slot.
+//! reader takes the slot of the processor it runs on, a writer takes every slot. With
+//! [`CountedPushLock`](crate::CountedPushLock) slots ([`CountedCacheAwarePushLock`]) it keeps
+//! contention statistics, one set per processor on that processor's line: exact counts without
+//! a shared counter all readers would write.
 //!
 //! With one word, every reader writes the same cache line twice (a share is a CAS both ways),
 //! so readers on different processors queue for that line even though none ever waits for the
@@ -27,6 +30,15 @@
 //! - A reader waits only on its own slot: behind a writer queued there (writer preference,
 //!   slot by slot), never behind readers of other slots.
 //!
+//! # Under the verifier
+//!
+//! The verifier knows the lock by its first slot's address. A writer is checked and recorded
+//! once, as the whole lock (one record, however many slots: a thread's table holds 16); its
+//! slots only check that the writer does not wait on a part of the lock it holds. A reader is
+//! recorded on its slot (the kernel-shaped release names only the slot) with the whole lock
+//! beside it, so a thread that reads on one processor and then waits on another slot of the
+//! same lock (a writer between them: a deadlock) is reported as recursion, as on one word.
+//!
 //! # Orderings
 //!
 //! None of its own: each slot is a [`RawPushLock`], whose acquisitions are `Acquire` and
@@ -42,16 +54,23 @@
 
 #[cfg(all(feature = "std", not(loom)))]
 mod rwlock;
+mod slot_lock;
 
 use core::alloc::Layout;
+use core::marker::PhantomData;
 use core::ptr::NonNull;
 
 use crate::how::How;
 use crate::platform::{Misuse, Platform, PoolTag};
 use crate::raw::RawPushLock;
+#[cfg(feature = "verify")]
+use crate::verify;
+#[cfg(not(loom))]
+use crate::{CountedPushLock, LockClass, LockStatistics};
 
 #[cfg(all(feature = "std", not(loom)))]
 pub use rwlock::{CacheAwareReadGuard, CacheAwareRwLock, CacheAwareWriteGuard};
+pub use slot_lock::SlotLock;
 
 /// Bytes per slot: two 64-byte lines, since adjacent-line prefetching pairs lines.
 pub const SLOT_BYTES: usize = 128;
@@ -62,10 +81,10 @@ pub const TAG: PoolTag = PoolTag(*b"PlkC");
 /// The alignment `Platform::allocate` guarantees; the slots are aligned by hand beyond it.
 const ALLOCATION_ALIGN: usize = 16;
 
-/// One slot: a push lock alone on its 128 bytes.
+/// One slot: a lock alone on its 128 bytes.
 #[repr(C, align(128))]
-struct Slot<P: Platform> {
-    lock: RawPushLock<P>,
+struct Slot<L> {
+    lock: L,
 }
 
 /// The platform had no memory for the slots.
@@ -92,20 +111,29 @@ impl SlotToken {
 }
 
 /// NT's cache-aware push lock: a push lock per processor slot (see the module docs).
-pub struct CacheAwarePushLock<P: Platform> {
+///
+/// `L` is what a slot is: the one-word [`RawPushLock`], or a
+/// [`CountedPushLock`](crate::CountedPushLock) ([`CountedCacheAwarePushLock`]).
+pub struct CacheAwarePushLock<P: Platform, L: SlotLock<P> = RawPushLock<P>> {
     /// The first slot, 128-aligned, inside `block`.
-    slots: NonNull<Slot<P>>,
+    slots: NonNull<Slot<L>>,
     count: u32,
     /// What `Platform::allocate` returned, for `free`.
     block: NonNull<u8>,
+    platform: PhantomData<P>,
 }
 
-// SAFETY: the slots are push locks, made to be shared between threads; the block is owned.
-unsafe impl<P: Platform> Send for CacheAwarePushLock<P> {}
-// SAFETY: as above: every access through `&self` is a push-lock operation.
-unsafe impl<P: Platform> Sync for CacheAwarePushLock<P> {}
+/// A cache-aware push lock whose slots keep [`LockStatistics`] (see
+/// [`statistics`](CacheAwarePushLock::statistics)).
+#[cfg(not(loom))]
+pub type CountedCacheAwarePushLock<P> = CacheAwarePushLock<P, CountedPushLock<P>>;
 
-impl<P: Platform> CacheAwarePushLock<P> {
+// SAFETY: the slots are push locks, made to be shared between threads; the block is owned.
+unsafe impl<P: Platform, L: SlotLock<P>> Send for CacheAwarePushLock<P, L> {}
+// SAFETY: as above: every access through `&self` is a push-lock operation.
+unsafe impl<P: Platform, L: SlotLock<P>> Sync for CacheAwarePushLock<P, L> {}
+
+impl<P: Platform, L: SlotLock<P>> CacheAwarePushLock<P, L> {
     /// A free lock with a slot per processor ([`Platform::processor_count`]).
     ///
     /// # Errors
@@ -119,7 +147,7 @@ impl<P: Platform> CacheAwarePushLock<P> {
     /// # Errors
     /// [`NoMemory`] if the platform has no memory for the slots.
     pub fn with_slots(slots: u32) -> Result<Self, NoMemory> {
-        const { assert!(size_of::<Slot<P>>() == SLOT_BYTES) };
+        const { assert!(size_of::<Slot<L>>() == SLOT_BYTES) };
         let count = slots.clamp(1, MAX_SLOTS);
         let layout = Self::layout(count).ok_or(NoMemory)?;
         let block = NonNull::new(P::allocate(layout, TAG)).ok_or(NoMemory)?;
@@ -132,21 +160,18 @@ impl<P: Platform> CacheAwarePushLock<P> {
         }
         // SAFETY: the block has `SLOT_BYTES - ALLOCATION_ALIGN` bytes of slack in front of the
         // slots, and `offset` is at most that (checked).
-        let first = unsafe { block.add(offset) }.cast::<Slot<P>>();
+        let first = unsafe { block.add(offset) }.cast::<Slot<L>>();
         for index in 0..count as usize {
             // SAFETY: slot `index` lies inside the block (`layout`).
             let slot = unsafe { first.add(index) };
             // SAFETY: aligned (to 128 above), writable, not yet in use.
-            unsafe {
-                slot.write(Slot {
-                    lock: RawPushLock::new(),
-                });
-            }
+            unsafe { slot.write(Slot { lock: L::free() }) };
         }
         Ok(Self {
             slots: first,
             count,
             block,
+            platform: PhantomData,
         })
     }
 
@@ -172,6 +197,21 @@ impl<P: Platform> CacheAwarePushLock<P> {
     /// The push lock of slot `index` (`None` past the last).
     #[must_use]
     pub fn slot(&self, index: u32) -> Option<&RawPushLock<P>> {
+        self.slot_lock(index).map(L::raw)
+    }
+
+    /// Names the lock in verifier reports (see [`LockClass`]).
+    #[cfg(not(loom))]
+    #[cfg_attr(feature = "verify", track_caller)]
+    pub fn set_class(&self, class: &'static LockClass) {
+        // The verifier knows the lock by its first slot.
+        if let Some(first) = self.slot(0) {
+            first.set_class(class);
+        }
+    }
+
+    /// Slot `index` (`None` past the last).
+    fn slot_lock(&self, index: u32) -> Option<&L> {
         (index < self.count).then(|| {
             // SAFETY: `index` is below the count of slots in the block.
             let slot = unsafe { self.slots.add(index as usize) };
@@ -181,21 +221,26 @@ impl<P: Platform> CacheAwarePushLock<P> {
     }
 
     /// The slot of a token this lock gave out, or a caller-bug report for any other.
-    fn slot_of(&self, token: SlotToken) -> &RawPushLock<P> {
+    fn slot_of(&self, token: SlotToken) -> &L {
         let forged = || {
             let lock = self.slots.as_ptr().cast_const().cast();
             crate::platform::misuse::<P>(lock, Misuse::ReleaseNotHeld(crate::LockWord(0)))
         };
-        self.slot(token.0).unwrap_or_else(forged)
+        self.slot_lock(token.0).unwrap_or_else(forged)
     }
 
     /// Every slot, in index order.
-    fn slots(&self) -> impl DoubleEndedIterator<Item = &RawPushLock<P>> {
-        (0..self.count).filter_map(|index| self.slot(index))
+    fn slots(&self) -> impl DoubleEndedIterator<Item = &L> {
+        (0..self.count).filter_map(|index| self.slot_lock(index))
+    }
+
+    /// The address the verifier knows the whole lock by: its first slot's.
+    fn whole(&self) -> usize {
+        self.slots.as_ptr().expose_provenance()
     }
 
     /// The slot readers on this processor take.
-    fn reader_slot(&self) -> (SlotToken, &RawPushLock<P>) {
+    fn reader_slot(&self) -> (SlotToken, &L) {
         let processor = P::current_processor();
         // A division costs several nanoseconds, as much as the rest of a read: only processors
         // added after creation need it.
@@ -221,7 +266,8 @@ impl<P: Platform> CacheAwarePushLock<P> {
     #[must_use = "if some, the share is held and must be released with the token"]
     pub fn try_lock_shared(&self) -> Option<SlotToken> {
         let (token, slot) = self.reader_slot();
-        slot.try_lock_shared().then_some(token)
+        slot.try_lock_shared_as(How::here().on_slot_of(self.whole()))
+            .then_some(token)
     }
 
     /// Releases the share `token` names.
@@ -230,8 +276,9 @@ impl<P: Platform> CacheAwarePushLock<P> {
     /// The caller holds that share, from this lock's `lock_shared` or `try_lock_shared`.
     #[cfg_attr(feature = "verify", track_caller)]
     pub unsafe fn unlock_shared(&self, token: SlotToken) {
+        let how = How::here().on_slot_of(self.whole());
         // SAFETY: the caller holds a share of this slot.
-        unsafe { self.slot_of(token).unlock_shared_alone_as(How::here()) };
+        unsafe { self.slot_of(token).unlock_shared_alone_as(how) };
     }
 
     /// Acquires exclusively: every slot, in index order.
@@ -244,15 +291,20 @@ impl<P: Platform> CacheAwarePushLock<P> {
     #[cfg_attr(feature = "verify", track_caller)]
     #[must_use = "if true, the lock is held and must be released"]
     pub fn try_lock_exclusive(&self) -> bool {
+        let how = How::here().on_slot_of(self.whole());
+        #[cfg(feature = "verify")]
+        if !verify::before_acquire::<P>(self.whole(), false, how) {
+            return false;
+        }
+        let sweep = how.sweeping(self.whole());
         for (taken, slot) in (0..self.count).zip(self.slots()) {
-            if !slot.try_lock_exclusive() {
-                for held in (0..taken).rev().filter_map(|index| self.slot(index)) {
-                    // SAFETY: taken exclusively just above, in this loop.
-                    unsafe { held.unlock_exclusive() };
-                }
+            if !slot.try_lock_exclusive_as(sweep) {
+                self.give_back(taken, sweep);
                 return false;
             }
         }
+        #[cfg(feature = "verify")]
+        verify::acquired::<P>(self.whole(), true, how);
         true
     }
 
@@ -269,14 +321,38 @@ impl<P: Platform> CacheAwarePushLock<P> {
     /// [`lock_shared`](Self::lock_shared), called as `how` says.
     pub(crate) fn lock_shared_as(&self, how: How) -> SlotToken {
         let (token, slot) = self.reader_slot();
-        let _sleeps = slot.lock_shared_alone_as(how);
+        // Stopped only by the verifier in report-only mode; the release is then reported too.
+        let _taken = slot.lock_shared_alone_as(how.on_slot_of(self.whole()));
         token
     }
 
     /// [`lock_exclusive`](Self::lock_exclusive), called as `how` says.
     pub(crate) fn lock_exclusive_as(&self, how: How) {
-        for slot in self.slots() {
-            let _sleeps = slot.lock_exclusive_as(how);
+        let how = how.on_slot_of(self.whole());
+        // A writer that holds any part of the lock would wait for itself at that slot: caught
+        // here, before it takes a slot, wherever the sweep would first have waited.
+        #[cfg(feature = "verify")]
+        if !verify::before_acquire::<P>(self.whole(), true, how)
+            || !verify::before_wait::<P>(self.whole(), true, how)
+        {
+            return;
+        }
+        let sweep = how.sweeping(self.whole());
+        for (taken, slot) in (0..self.count).zip(self.slots()) {
+            if !slot.lock_exclusive_as(sweep) {
+                // Only the verifier, in report-only mode, stops a slot: take nothing.
+                return self.give_back(taken, sweep);
+            }
+        }
+        #[cfg(feature = "verify")]
+        verify::acquired::<P>(self.whole(), true, how);
+    }
+
+    /// Releases slots `0..taken`, taken exclusively by a sweep that could not finish.
+    fn give_back(&self, taken: u32, sweep: How) {
+        for held in (0..taken).rev().filter_map(|index| self.slot_lock(index)) {
+            // SAFETY: taken exclusively by this sweep.
+            unsafe { held.unlock_exclusive_as(sweep) };
         }
     }
 
@@ -285,20 +361,44 @@ impl<P: Platform> CacheAwarePushLock<P> {
     /// # Safety
     /// The caller holds the lock exclusively.
     pub(crate) unsafe fn unlock_exclusive_as(&self, how: How) {
+        let how = how.on_slot_of(self.whole());
+        #[cfg(feature = "verify")]
+        if !verify::before_release::<P>(self.whole(), Some(true), how) {
+            return;
+        }
+        let sweep = how.sweeping(self.whole());
         for slot in self.slots().rev() {
             // SAFETY: the caller holds every slot exclusively.
-            unsafe { slot.unlock_exclusive_as(how) };
+            unsafe { slot.unlock_exclusive_as(sweep) };
         }
     }
 
     /// Whether any slot is held or waited for (for diagnostics: it may change at once).
     #[must_use]
     pub fn is_locked(&self) -> bool {
-        self.slots().any(RawPushLock::is_locked)
+        self.slots().any(|slot| slot.raw().is_locked())
     }
 }
 
-impl<P: Platform> Drop for CacheAwarePushLock<P> {
+#[cfg(not(loom))]
+impl<P: Platform> CountedCacheAwarePushLock<P> {
+    /// The slots' counters, as one lock's:
+    ///
+    /// | counter | from the slots |
+    /// |---|---|
+    /// | shared acquisitions | the sum: a reader counts on its own slot |
+    /// | exclusive acquisitions | the last slot's: a writer reaches it only once it holds every other, so a try that failed part-way is not counted |
+    /// | contended, spun, sleeps | the sums, per slot acquisition (a writer that waited at three slots counts three) |
+    /// | longest wait, longest hold | the largest of any slot's (a wait at one slot, not a writer's whole sweep) |
+    ///
+    /// Each slot is read exactly, but not all at one instant.
+    #[must_use]
+    pub fn statistics(&self) -> LockStatistics {
+        slot_lock::sum(self.slots())
+    }
+}
+
+impl<P: Platform, L: SlotLock<P>> Drop for CacheAwarePushLock<P, L> {
     fn drop(&mut self) {
         for index in 0..self.count as usize {
             // SAFETY: slot `index` lies inside the block.
@@ -313,7 +413,7 @@ impl<P: Platform> Drop for CacheAwarePushLock<P> {
     }
 }
 
-impl<P: Platform> core::fmt::Debug for CacheAwarePushLock<P> {
+impl<P: Platform, L: SlotLock<P>> core::fmt::Debug for CacheAwarePushLock<P, L> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("CacheAwarePushLock")
             .field("slots", &self.count)

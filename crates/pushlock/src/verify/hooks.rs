@@ -14,7 +14,7 @@ use crate::{LockClass, Misuse, Platform};
 /// whether to go on.
 #[inline]
 pub fn before_acquire<P: Platform>(lock: usize, blocking: bool, how: How) -> bool {
-    !active() || check_acquire::<P>(lock, blocking, how)
+    !active() || how.sweep || check_acquire::<P>(lock, blocking, how)
 }
 
 #[inline(never)]
@@ -43,8 +43,8 @@ fn check_acquire<P: Platform>(lock: usize, blocking: bool, how: How) -> bool {
     let mut class = None;
     let mut found = None;
     thread.tables.threads.for_each_held(thread.id, |held| {
-        if found.is_none() && held.lock != lock {
-            let class = *class.get_or_insert_with(|| order.class_of(lock));
+        if found.is_none() && !held.covers(lock, how.whole) {
+            let class = *class.get_or_insert_with(|| order.class_of(how.named(lock)));
             match order.add(held.class, held.site, class, how.site) {
                 Added::Fine => {}
                 Added::Cycle(chain) => {
@@ -63,13 +63,19 @@ fn check_acquire<P: Platform>(lock: usize, blocking: bool, how: How) -> bool {
     }
 }
 
-/// Before an acquisition waits in the queue: the waiting thread must not hold the lock.
-/// Returns whether to go on.
+/// Before an acquisition waits in the queue: the waiting thread must not hold the lock (for a
+/// slot, any part of its cache-aware lock). Returns whether to go on.
 pub fn before_wait<P: Platform>(lock: usize, exclusive: bool, how: How) -> bool {
     let Some(thread) = Caller::<P>::current() else {
         return true;
     };
-    let Some((_, _, held)) = thread.tables.threads.find_held(thread.id, lock) else {
+    let mut mine = None;
+    thread.tables.threads.for_each_held(thread.id, |held| {
+        if mine.is_none() && held.covers(lock, how.whole) {
+            mine = Some(*held);
+        }
+    });
+    let Some(held) = mine else {
         return true;
     };
     let violation = match (exclusive, held.exclusive) {
@@ -80,10 +86,11 @@ pub fn before_wait<P: Platform>(lock: usize, exclusive: bool, how: How) -> bool 
     thread.report(violation, lock, how.site, Other::Mine(held))
 }
 
-/// After an acquisition: record it.
+/// After an acquisition: record it (a writer's sweep over slots is recorded by its cache-aware
+/// lock, once).
 #[inline]
 pub fn acquired<P: Platform>(lock: usize, exclusive: bool, how: How) {
-    if active() {
+    if active() && !how.sweep {
         record::<P>(lock, exclusive, how);
     }
 }
@@ -98,7 +105,8 @@ pub(super) fn record<P: Platform>(lock: usize, exclusive: bool, how: How) {
         exclusive,
         flt: how.flt,
         site: how.site,
-        class: thread.tables.order.class_of(lock),
+        class: thread.tables.order.class_of(how.named(lock)),
+        whole: how.whole,
     };
     if let Err(full) = thread.tables.threads.push(thread.id, &held) {
         thread.report(full.into(), lock, how.site, Other::None);
@@ -109,7 +117,7 @@ pub(super) fn record<P: Platform>(lock: usize, exclusive: bool, how: How) {
 /// the lock, in that mode. Forgets the record. Returns whether to go on.
 #[inline]
 pub fn before_release<P: Platform>(lock: usize, exclusive: Option<bool>, how: How) -> bool {
-    !active() || check_release::<P>(lock, exclusive, how)
+    !active() || how.sweep || check_release::<P>(lock, exclusive, how)
 }
 
 #[inline(never)]

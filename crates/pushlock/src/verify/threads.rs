@@ -36,6 +36,16 @@ pub struct Held {
     pub site: Site,
     /// Its class key in the lock-order graph (see `order`).
     pub class: usize,
+    /// For a reader's slot of a cache-aware lock, the whole lock's address (else 0).
+    pub whole: usize,
+}
+
+impl Held {
+    /// Whether this record holds `lock`, or a part of the cache-aware lock `whole` (if not 0).
+    #[must_use]
+    pub const fn covers(&self, lock: usize, whole: usize) -> bool {
+        self.lock == lock || (whole != 0 && (self.lock == whole || self.whole == whole))
+    }
 }
 
 #[derive(Default)]
@@ -44,6 +54,7 @@ struct Record {
     mode: AtomicUsize,
     site: AtomicUsize,
     class: AtomicUsize,
+    whole: AtomicUsize,
 }
 
 impl Record {
@@ -55,6 +66,7 @@ impl Record {
             flt: mode & FLT != 0,
             site: Site::decode(self.site.load(Relaxed)),
             class: self.class.load(Relaxed),
+            whole: self.whole.load(Relaxed),
         }
     }
 
@@ -65,6 +77,7 @@ impl Record {
         self.mode.store(mode, Relaxed);
         self.site.store(held.site.encode(), Relaxed);
         self.class.store(held.class, Relaxed);
+        self.whole.store(held.whole, Relaxed);
     }
 }
 
