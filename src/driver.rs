@@ -48,14 +48,27 @@ pub struct InFlight(());
 static POLICY_LOCK: LockClass = LockClass::new("filter policy");
 
 impl Driver {
-    /// Names the driver's own locks for the verifier (`DriverEntry`).
-    pub fn name_locks(&self) {
-        self.policy.name_lock(&POLICY_LOCK);
+    /// Makes the policy set's lock (`DriverEntry`, before any callback can run).
+    ///
+    /// # Errors
+    /// `STATUS_INSUFFICIENT_RESOURCES` if there is no pool for it.
+    pub fn start_policy(&self) -> Result<(), i32> {
+        // SAFETY: `DriverEntry`, before registration: no callback or message runs.
+        unsafe { self.policy.start(&POLICY_LOCK) }
+    }
+
+    /// Frees the policy set's lock (unload, after every callback and message has left; or a
+    /// load that failed after `start_policy`).
+    pub fn stop_policy(&self) {
+        // SAFETY: called only where nothing else runs on the policy (see above).
+        unsafe { self.policy.stop() };
     }
 
     /// The `index`th of the driver's locks that keep statistics (`Locks`): the policy set's.
     pub fn named_lock(&self, index: usize) -> Option<NamedLock> {
-        (index == 0).then(|| self.policy.named_lock(POLICY_LOCK.name()))
+        (index == 0)
+            .then(|| self.policy.named_lock(POLICY_LOCK.name()))
+            .flatten()
     }
 
     /// Readies rundown protection (`DriverEntry`, before any callback can run).

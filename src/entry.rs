@@ -1,5 +1,5 @@
-//! Loading and unloading: register with Filter Manager, open the port, start filtering, and
-//! undo exactly what was done if a step fails. Unload closes the server port first (no new
+//! Loading and unloading: make the policy set's lock, register with Filter Manager, open the
+//! port, start filtering, and undo exactly what was done if a step fails. Unload closes the server port first (no new
 //! connections), unregisters (which closes the client port and stops callbacks), then waits
 //! for messages in flight and for scenario threads that are still running this image's code —
 //! unless the unload is not mandatory and some of those threads are stuck: then it refuses.
@@ -29,9 +29,15 @@ pub unsafe extern "system" fn driver_entry(
         log::error(c"the lock verifier found no memory for its tables", status);
         return status;
     }
+    if let Err(status) = DRIVER.start_policy() {
+        log::error(c"no pool for the policy set's lock", status);
+        verifier::stop();
+        return status;
+    }
     // SAFETY: forwarded from the I/O manager.
     let status = unsafe { load(driver) };
     if status < 0 {
+        DRIVER.stop_policy();
         verifier::stop();
     }
     status
@@ -43,7 +49,6 @@ pub unsafe extern "system" fn driver_entry(
 /// `driver` is the I/O manager's driver object, and this runs once, in `DriverEntry`.
 unsafe fn load(driver: PDRIVER_OBJECT) -> NTSTATUS {
     DRIVER.init_rundown();
-    DRIVER.name_locks();
     let mut filter: PFLT_OBJECT = ptr::null_mut();
     // SAFETY: the I/O manager's driver object and a static registration with static tables.
     let status =
@@ -103,7 +108,9 @@ pub unsafe extern "system" fn unload(flags: u32) -> NTSTATUS {
     DRIVER.filter.store(ptr::null_mut(), SeqCst);
     DRIVER.wait_for_callbacks();
     host::wait_for_abandoned_threads();
-    verifier::unload();
+    verifier::check_unload();
+    DRIVER.stop_policy();
+    verifier::stop();
     log::info(c"unloaded");
     STATUS_SUCCESS
 }

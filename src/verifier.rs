@@ -45,12 +45,11 @@ pub fn system_thread_exits() {
     verify::check_none_held::<KernelPlatform>(HeldAt::ThreadExit);
 }
 
-/// `FilterUnload`, after every callback and scenario thread ended: no thread holds a push lock;
-/// then the tables are freed.
-pub fn unload() {
+/// `FilterUnload`, after every callback and scenario thread ended: no thread holds a push lock
+/// (checked before the driver frees its own locks; [`stop`] then frees the tables).
+pub fn check_unload() {
     #[cfg(feature = "verify")]
     verify::check_nobody_holds::<KernelPlatform>();
-    stop();
 }
 
 /// Frees the tables: at unload, or when `DriverEntry` fails after [`start`].

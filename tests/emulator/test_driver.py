@@ -57,6 +57,25 @@ def test_driver_entry_registers_a_started_filter_with_a_port(loaded):
     assert loaded.debug_log == ["pushlock_filter: loaded"]
 
 
+POLICY_LOCK_TAG = int.from_bytes(b"PlkC", "little")
+
+
+def test_driver_entry_takes_the_policy_lock_s_slots_and_unload_frees_them(loaded):
+    """One pool block: a slot per processor (2 here), 128 bytes each, plus the slack that
+    aligns them to 128."""
+    assert list(loaded.pool.values()) == [(2 * 128 + 112, POLICY_LOCK_TAG)]
+    assert loaded.unload() == STATUS_SUCCESS
+    assert loaded.pool == {}
+
+
+def test_without_pool_for_the_policy_lock_the_load_fails_cleanly():
+    kernel = EmulatedKernel(IMAGE, FaultPlan(failing_allocations={1}))
+    assert kernel.driver_entry() == STATUS_INSUFFICIENT_RESOURCES
+    clean(kernel)
+    assert kernel.leaks() == [] and kernel.filter is None
+    assert any("policy" in line for line in kernel.debug_log), kernel.debug_log
+
+
 def test_unload_without_a_client_closes_everything(loaded):
     assert loaded.unload() == STATUS_SUCCESS
     assert loaded.server.closed and loaded.filter.unregistered

@@ -1,5 +1,5 @@
 """The verify build (`cargo sys --features verify`), executed: its `DriverEntry` allocates the
-verifier's tables (pool tagged `PlkR`) and fails the load without them, unload frees them, the
+verifier's tables (pool tagged `PlkR`, before the policy lock's slots) and fails the load without them, unload frees them, the
 filter runs verified, and a C driver's recursive acquisition through the exports is reported
 with the caller's return address (the Windows-convention trampolines, run) and bug-checks with
 `PLCK` and the kind, as Verifier sessions on a test VM would see it.
@@ -29,6 +29,7 @@ IMAGE = os.environ.get(
     str(ROOT / "target/verify/x86_64-pc-windows-msvc/release/pushlock_filter.dll"),
 )
 TABLES_TAG = int.from_bytes(b"PlkR", "little")
+POLICY_LOCK_TAG = int.from_bytes(b"PlkC", "little")
 PLCK = 0x504C434B
 
 
@@ -40,7 +41,8 @@ def verified():
 
 
 def test_driver_entry_allocates_the_tables_and_unload_frees_them(verified):
-    assert [tag for _size, tag in verified.pool.values()] == [TABLES_TAG]
+    tags = [tag for _size, tag in verified.pool.values()]
+    assert tags == [TABLES_TAG, POLICY_LOCK_TAG], "the tables, then the policy lock's slots"
     assert verified.connect() == STATUS_SUCCESS
     status, _reply, _ = verified.send(wire.request(wire.SET_POLICY, wire.policy([7])))
     assert status == STATUS_SUCCESS

@@ -28,13 +28,15 @@ pub const PORT_DISCONNECTED: i32 = 0xC000_0037_u32 as i32;
 pub const REVISION_MISMATCH: i32 = 0xC000_0059_u32 as i32;
 /// The server could not start the run's threads.
 pub const INSUFFICIENT_RESOURCES: i32 = 0xC000_009A_u32 as i32;
+/// The filter's policy has no lock yet (before the driver's load made it).
+pub const DEVICE_NOT_READY: i32 = 0xC000_00A3_u32 as i32;
 /// The lock kind is not available on this platform.
 pub const NOT_SUPPORTED: i32 = 0xC000_00BB_u32 as i32;
 /// Another client is already connected to the port.
 pub const CONNECTION_COUNT_LIMIT: i32 = 0xC000_0246_u32 as i32;
 
 /// Every status above with its name, for display.
-pub const NAMES: [(i32, &str); 13] = [
+pub const NAMES: [(i32, &str); 14] = [
     (SUCCESS, "STATUS_SUCCESS"),
     (DEVICE_BUSY, "STATUS_DEVICE_BUSY"),
     (INFO_LENGTH_MISMATCH, "STATUS_INFO_LENGTH_MISMATCH"),
@@ -46,6 +48,7 @@ pub const NAMES: [(i32, &str); 13] = [
     (PORT_DISCONNECTED, "STATUS_PORT_DISCONNECTED"),
     (REVISION_MISMATCH, "STATUS_REVISION_MISMATCH"),
     (INSUFFICIENT_RESOURCES, "STATUS_INSUFFICIENT_RESOURCES"),
+    (DEVICE_NOT_READY, "STATUS_DEVICE_NOT_READY"),
     (NOT_SUPPORTED, "STATUS_NOT_SUPPORTED"),
     (CONNECTION_COUNT_LIMIT, "STATUS_CONNECTION_COUNT_LIMIT"),
 ];

@@ -295,6 +295,7 @@ fn ntstatus_values_are_microsofts() {
             status::INSUFFICIENT_RESOURCES,
             ms::STATUS_INSUFFICIENT_RESOURCES,
         ),
+        (status::DEVICE_NOT_READY, ms::STATUS_DEVICE_NOT_READY),
         (status::NOT_SUPPORTED, ms::STATUS_NOT_SUPPORTED),
         (
             status::CONNECTION_COUNT_LIMIT,

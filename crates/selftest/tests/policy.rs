@@ -11,13 +11,49 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::thread;
 
-use pushlock::StdPlatform;
+use pushlock::{LockClass, StdPlatform};
 use pushlock_protocol::status;
 use pushlock_selftest::{FilterStats, Policy};
 
+static CLASS: LockClass = LockClass::new("policy");
+
+/// A policy with its lock.
+fn started() -> Policy<StdPlatform> {
+    let policy = Policy::<StdPlatform>::new();
+    // SAFETY: nothing else uses the new policy.
+    unsafe { policy.start(&CLASS) }.unwrap();
+    policy
+}
+
+#[test]
+fn before_its_lock_is_made_nothing_matches_and_nothing_is_replaced() {
+    let policy = Policy::<StdPlatform>::new();
+    assert!(!policy.count_create(4));
+    assert_eq!(policy.replace(&[4]), Err(status::DEVICE_NOT_READY));
+    assert!(policy.named_lock("policy").is_none());
+    // SAFETY: nothing else uses the policy.
+    unsafe { policy.start(&CLASS) }.unwrap();
+    policy.replace(&[4]).unwrap();
+    assert!(policy.count_create(4));
+    // SAFETY: as above; no lock is held.
+    unsafe { policy.stop() };
+    assert!(!policy.count_create(4), "stopped: no lock, no lookup");
+    assert_eq!(
+        policy.stats(),
+        FilterStats {
+            creates_seen: 3,
+            creates_matched: 1,
+            policy_updates: 1,
+            policy_size: 0
+        },
+        "the counters stay; the set is unreadable without its lock"
+    );
+    assert_eq!(StdPlatform::critical_region_depth(), 0, "every region left");
+}
+
 #[test]
 fn counts_creates_by_watched_processes() {
-    let policy = Policy::<StdPlatform>::new();
+    let policy = started();
     assert!(!policy.count_create(4));
     policy.replace(&[4, 8]).unwrap();
     assert!(policy.count_create(4) && policy.count_create(8) && !policy.count_create(5));
@@ -34,7 +70,7 @@ fn counts_creates_by_watched_processes() {
         }
     );
     assert_eq!(StdPlatform::critical_region_depth(), 0, "every region left");
-    let lock = policy.named_lock("policy");
+    let lock = policy.named_lock("policy").unwrap();
     assert_eq!(
         (lock.name, lock.word),
         ("policy", 0),
@@ -52,7 +88,7 @@ fn counts_creates_by_watched_processes() {
 
 #[test]
 fn more_than_64_ids_are_refused_and_change_nothing() {
-    let policy = Policy::<StdPlatform>::new();
+    let policy = started();
     policy.replace(&[7]).unwrap();
     let too_many: Vec<u32> = (1..=65).collect();
     assert_eq!(policy.replace(&too_many), Err(status::INVALID_PARAMETER));
@@ -72,7 +108,7 @@ fn lookups_see_whole_sets_while_the_set_is_replaced() {
         .map(|i| i * 2 + 1)
         .chain(std::iter::once(200))
         .collect();
-    let policy = Arc::new(Policy::<StdPlatform>::new());
+    let policy = Arc::new(started());
     policy.replace(&front).unwrap();
     let stop = Arc::new(AtomicBool::new(false));
     let readers: Vec<_> = (0..3)

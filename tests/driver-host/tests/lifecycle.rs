@@ -122,21 +122,46 @@ fn policy_lock(driver: &Driver<'_>, client: pushlock_kernel::Handle) -> LockInfo
     entries[0]
 }
 
-/// `DriverEntry` takes no pool (the driver's state is static), so pool exhaustion cannot fail a
-/// load; nor does an unload. The verify build allocates the verifier's tables, once.
+/// `DriverEntry` takes one pool block, the policy set's lock's slots (tagged `PlkC`), and the
+/// verify build one more, the verifier's tables; unload frees both and allocates nothing.
 #[test]
-fn load_and_unload_allocate_nothing() {
+fn load_takes_the_policy_lock_and_unload_gives_it_back() {
     let session = Session::new();
     let before = session.allocations();
     let driver = Driver::load(&session);
     let tables = u64::from(cfg!(feature = "verify"));
     assert_eq!(
         session.allocations(),
-        before + tables,
+        before + 1 + tables,
         "DriverEntry allocated"
     );
+    let tags = session.leaks();
+    assert!(
+        tags.iter().any(|block| block.ends_with("tag PlkC")),
+        "the policy lock's slots: {tags:?}"
+    );
     driver.unload(0);
-    assert_eq!(session.allocations(), before + tables, "unload allocated");
+    assert_eq!(
+        session.allocations(),
+        before + 1 + tables,
+        "unload allocated"
+    );
+    assert_eq!(session.leaks(), Vec::<String>::new(), "unload freed");
+}
+
+/// No pool for the policy set's lock: `DriverEntry` fails with `STATUS_INSUFFICIENT_RESOURCES`
+/// before anything is registered, says why, and leaves nothing behind.
+#[test]
+fn no_pool_for_the_policy_lock_fails_the_load_cleanly() {
+    let session = Session::new();
+    let tables = u64::from(cfg!(feature = "verify"));
+    session.inject(Fault::Allocation(tables + 1));
+    assert_eq!(session.driver_entry(), 0xC000_009A_u32.cast_signed());
+    assert!(!session.loaded());
+    assert_eq!(session.violations(), Vec::<String>::new());
+    assert_eq!(session.leaks(), Vec::<String>::new());
+    let log = session.debug_log();
+    assert!(log.iter().any(|line| line.contains("policy")), "{log:?}");
 }
 
 /// The verify build refuses to load unverified: no pool for the verifier's tables fails
