@@ -7,7 +7,10 @@ use core::ffi::c_void;
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering::SeqCst};
 
-use pushlock::{CacheAwarePushLock, CountedPushLock, KernelPlatform, NoMemory, RawPushLock};
+use pushlock::{
+    CacheAwarePushLock, CountedCacheAwarePushLock, CountedPushLock, KernelPlatform, NoMemory,
+    RawPushLock,
+};
 use pushlock_protocol::{LockKind, PlatformKind};
 use pushlock_selftest::{
     FilterStats, Host, LockUnavailable, LockVisitor, NamedLock, Shared, SpawnError, try_box,
@@ -24,10 +27,11 @@ use crate::ffi::{
 use crate::peer_locks::{OsPushLock, Resource};
 
 /// Locks the kernel host offers workloads.
-const LOCKS: [LockKind; 5] = [
+const LOCKS: [LockKind; 6] = [
     LockKind::PushLock,
     LockKind::CountedPushLock,
     LockKind::CacheAwarePushLock,
+    LockKind::CountedCacheAwarePushLock,
     LockKind::KernelPushLock,
     LockKind::EResource,
 ];
@@ -255,6 +259,11 @@ impl Host for KernelHost {
             }
             LockKind::CacheAwarePushLock => {
                 let lock = CacheAwarePushLock::<KernelPlatform>::new()
+                    .map_err(|NoMemory| LockUnavailable::OutOfMemory)?;
+                visitor.visit(Shared::try_new(lock)?)
+            }
+            LockKind::CountedCacheAwarePushLock => {
+                let lock = CountedCacheAwarePushLock::<KernelPlatform>::new()
                     .map_err(|NoMemory| LockUnavailable::OutOfMemory)?;
                 visitor.visit(Shared::try_new(lock)?)
             }

@@ -151,6 +151,9 @@ pub enum LockKind {
     CacheAwarePushLock = 7,
     /// crossbeam's `ShardedLock` (a lock per shard, readers keyed by thread; sim only).
     CrossbeamSharded = 8,
+    /// Our cache-aware push lock with counted slots (`pushlock::CountedCacheAwarePushLock`:
+    /// statistics per processor; the driver's policy lock), on every platform.
+    CountedCacheAwarePushLock = 9,
     /// The kernel's own push lock through `FltAcquirePushLock*` (driver only).
     KernelPushLock = 16,
     /// An `ERESOURCE` (driver only).
@@ -159,7 +162,7 @@ pub enum LockKind {
 
 impl LockKind {
     /// Every kind, in code order.
-    pub const ALL: [Self; 10] = [
+    pub const ALL: [Self; 11] = [
         Self::PushLock,
         Self::ParkingLot,
         Self::StdRwLock,
@@ -168,6 +171,7 @@ impl LockKind {
         Self::CountedPushLock,
         Self::CacheAwarePushLock,
         Self::CrossbeamSharded,
+        Self::CountedCacheAwarePushLock,
         Self::KernelPushLock,
         Self::EResource,
     ];
@@ -190,6 +194,7 @@ impl LockKind {
             Self::CountedPushLock => "pushlock-counted",
             Self::CacheAwarePushLock => "pushlock-cache-aware",
             Self::CrossbeamSharded => "crossbeam-sharded",
+            Self::CountedCacheAwarePushLock => "pushlock-cache-aware-counted",
             Self::KernelPushLock => "kernel-pushlock",
             Self::EResource => "eresource",
         }

@@ -2,7 +2,9 @@
 
 use alloc::boxed::Box;
 
-use pushlock::{CacheAwarePushLock, CountedPushLock, LockStatistics, Platform, RawPushLock};
+use pushlock::{
+    CacheAwarePushLock, CountedPushLock, LockStatistics, Platform, RawPushLock, SlotLock,
+};
 use pushlock_protocol::{LockKind, PlatformKind};
 
 use crate::fallible::{OutOfMemory, Shared};
@@ -199,7 +201,7 @@ macro_rules! test_lock_for_push_locks {
 
 test_lock_for_push_locks!(RawPushLock, CountedPushLock);
 
-impl<P: Platform> TestLock for CacheAwarePushLock<P> {
+impl<P: Platform, L: SlotLock<P> + 'static> TestLock for CacheAwarePushLock<P, L> {
     fn exclusive<R>(&self, f: impl FnOnce() -> R) -> R {
         self.lock_exclusive();
         let result = f();

@@ -5,7 +5,9 @@ use std::sync::OnceLock;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use pushlock::{CacheAwarePushLock, CountedPushLock, NoMemory, StdPlatform};
+use pushlock::{
+    CacheAwarePushLock, CountedCacheAwarePushLock, CountedPushLock, NoMemory, StdPlatform,
+};
 use pushlock_protocol::{LockKind, PlatformKind};
 
 use crate::fallible::Shared;
@@ -16,7 +18,7 @@ use crate::host::{Host, LockUnavailable, LockVisitor, SpawnError, TestLock};
 pub struct StdHost;
 
 /// Every lock the sim can run workloads against.
-const LOCKS: [LockKind; 8] = [
+const LOCKS: [LockKind; 9] = [
     LockKind::PushLock,
     LockKind::ParkingLot,
     LockKind::StdRwLock,
@@ -25,6 +27,7 @@ const LOCKS: [LockKind; 8] = [
     LockKind::CountedPushLock,
     LockKind::CacheAwarePushLock,
     LockKind::CrossbeamSharded,
+    LockKind::CountedCacheAwarePushLock,
 ];
 
 fn epoch() -> Instant {
@@ -101,6 +104,11 @@ impl Host for StdHost {
             }
             LockKind::CacheAwarePushLock => {
                 let lock = CacheAwarePushLock::<StdPlatform>::new()
+                    .map_err(|NoMemory| LockUnavailable::OutOfMemory)?;
+                visitor.visit(Shared::try_new(lock)?)
+            }
+            LockKind::CountedCacheAwarePushLock => {
+                let lock = CountedCacheAwarePushLock::<StdPlatform>::new()
                     .map_err(|NoMemory| LockUnavailable::OutOfMemory)?;
                 visitor.visit(Shared::try_new(lock)?)
             }

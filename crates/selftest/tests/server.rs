@@ -87,6 +87,7 @@ fn hello_describes_the_sim() {
         LockKind::CountedPushLock,
         LockKind::CacheAwarePushLock,
         LockKind::CrossbeamSharded,
+        LockKind::CountedCacheAwarePushLock,
     ] {
         assert_ne!(hello.lock_kinds.get() & kind.bit(), 0, "{kind:?}");
     }
@@ -352,6 +353,7 @@ fn workloads_run_on_every_sim_lock() {
         LockKind::CountedPushLock,
         LockKind::CacheAwarePushLock,
         LockKind::CrossbeamSharded,
+        LockKind::CountedCacheAwarePushLock,
     ] {
         for (scenario, write_permille) in [(20, 200), (21, 500), (22, 0)] {
             let (reply, threads) = run(&server, &workload(scenario, lock, 4, 500, write_permille));

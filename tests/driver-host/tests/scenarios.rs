@@ -69,6 +69,7 @@ fn stress_and_bench_run_on_every_kernel_lock_kind() {
         LockKind::PushLock,
         LockKind::CountedPushLock,
         LockKind::CacheAwarePushLock,
+        LockKind::CountedCacheAwarePushLock,
         LockKind::KernelPushLock,
         LockKind::EResource,
     ] {

@@ -85,7 +85,10 @@ impl LockVisitor for Probe {
             bytes_per_lock: size_of::<L>().saturating_add(lock.heap_bytes()),
             bytes_per_waiter: matches!(
                 self.0,
-                LockKind::PushLock | LockKind::CountedPushLock | LockKind::CacheAwarePushLock
+                LockKind::PushLock
+                    | LockKind::CountedPushLock
+                    | LockKind::CacheAwarePushLock
+                    | LockKind::CountedCacheAwarePushLock
             )
             .then(RawPushLock::<StdPlatform>::wait_block_size),
             acquisitions: ROUNDS.saturating_mul(THREADS as u64),
