@@ -119,6 +119,20 @@ impl Actor {
         self.granted(phase);
     }
 
+    /// Acquires by other means (`take`: another lock type, the `nt` API), with the phases
+    /// [`lock_shared`](Self::lock_shared) and [`lock_exclusive`](Self::lock_exclusive) show.
+    pub fn take<R>(&self, exclusive: bool, take: impl FnOnce() -> R) -> R {
+        let (wants, holds) = if exclusive {
+            (Phase::WantsExclusive, Phase::HoldsExclusive)
+        } else {
+            (Phase::WantsShared, Phase::HoldsShared)
+        };
+        self.set(wants);
+        let taken = take();
+        self.granted(holds);
+        taken
+    }
+
     /// Releases a share (by `unlock_shared`, or by `unlock` if `mode_agnostic`).
     ///
     /// # Safety

@@ -58,6 +58,9 @@ conformance! {
     readers_together => "readers-together",
     queued_readers_together => "queued-readers-together",
     not_reentrant => "not-reentrant",
+    cache_aware_slots => "cache-aware-slots",
+    cache_aware_writer_sweep => "cache-aware-writer-sweep",
+    cache_aware_mixed_record => "cache-aware-mixed-record",
     #[cfg(feature = "verify")]
     verify_recursive_exclusive => "verify-recursive-x",
     #[cfg(feature = "verify")]

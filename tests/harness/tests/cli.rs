@@ -37,7 +37,7 @@ fn auto_falls_back_to_the_sim_with_a_notice() {
 fn the_suite_passes_and_says_so() {
     let results = json(&["--backend", "sim", "--json", "suite"]);
     let results = results.as_array().unwrap();
-    assert_eq!(results.len(), 13);
+    assert_eq!(results.len(), 16);
     assert!(
         results.iter().all(|r| r["outcome"] == "passed"),
         "{results:#?}"

@@ -23,10 +23,10 @@ use crate::text::text;
 type Outcome = Result<(), Failure>;
 
 /// Long enough for a wrong wake-up to happen before a check looks (20 ms).
-const SETTLE_NS: u64 = 20_000_000;
+pub(super) const SETTLE_NS: u64 = 20_000_000;
 
 /// Repetitions and iteration counts, cut down under Miri (which runs ~1000x slower).
-const fn scaled(count: u64) -> u64 {
+pub(super) const fn scaled(count: u64) -> u64 {
     if cfg!(miri) {
         if count > 4 { 4 } else { count }
     } else {

@@ -1,5 +1,6 @@
 //! The scenario catalogue: ids, names, what each checks, and how each is run.
 
+mod cache_aware;
 mod conformance;
 #[cfg(feature = "verify")]
 mod violations;
@@ -48,6 +49,9 @@ enum Check {
     ReadersTogether,
     QueuedReadersTogether,
     NotReentrant,
+    CacheAwareSlots,
+    CacheAwareWriterSweep,
+    CacheAwareMixedRecord,
     #[cfg(feature = "verify")]
     Violation(Commit),
 }
@@ -113,7 +117,7 @@ const fn workload(
 }
 
 /// Scenarios in the catalogue: the verifier's nine only where it is built in.
-const SCENARIOS: usize = if cfg!(feature = "verify") { 25 } else { 16 };
+const SCENARIOS: usize = if cfg!(feature = "verify") { 28 } else { 19 };
 
 /// Every scenario, in id order.
 pub const CATALOGUE: [Entry; SCENARIOS] = [
@@ -207,6 +211,27 @@ pub const CATALOGUE: [Entry; SCENARIOS] = [
         1,
         Check::NotReentrant,
         "the exclusive owner's own tries fail",
+    ),
+    conformance(
+        14,
+        "cache-aware-slots",
+        1,
+        Check::CacheAwareSlots,
+        "cache-aware: X holds every slot, S one (its token's); a failed try-X gives back",
+    ),
+    conformance(
+        15,
+        "cache-aware-writer-sweep",
+        3,
+        Check::CacheAwareWriterSweep,
+        "cache-aware: a writer queues at a reader's slot holding those before; later reader waits",
+    ),
+    conformance(
+        16,
+        "cache-aware-mixed-record",
+        6,
+        Check::CacheAwareMixedRecord,
+        "cache-aware: 2 writers, 4 readers x 2048: record never torn, exact counts",
     ),
     workload(
         20,
@@ -370,6 +395,9 @@ fn run_check<H: Host>(check: Check, ctx: &mut Ctx<H>) -> Result<(), Failure> {
         Check::ReadersTogether => conformance::readers_inside_together(ctx),
         Check::QueuedReadersTogether => conformance::queued_readers_released_together(ctx),
         Check::NotReentrant => conformance::not_reentrant(ctx),
+        Check::CacheAwareSlots => cache_aware::slots(ctx),
+        Check::CacheAwareWriterSweep => cache_aware::writer_sweep(ctx),
+        Check::CacheAwareMixedRecord => cache_aware::mixed_record(ctx),
         #[cfg(feature = "verify")]
         Check::Violation(commit) => commit_violation(commit, ctx),
     }
