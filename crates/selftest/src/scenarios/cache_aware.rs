@@ -49,6 +49,19 @@ fn every_slot_is<P: Platform>(
         .all(|index| lock.slot(index).is_some_and(|slot| slot.word().0 == word))
 }
 
+/// The slots' words, for a failure's text (the dump shows the round's one-word lock).
+struct Words<'a, P: Platform>(&'a CacheAwarePushLock<P>);
+
+impl<P: Platform> core::fmt::Display for Words<'_, P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("slots")?;
+        for slot in (0..self.0.slot_count().min(16)).filter_map(|index| self.0.slot(index)) {
+            write!(f, " {:#x}", slot.word().0)?;
+        }
+        Ok(())
+    }
+}
+
 /// A share of one slot, as a reader on that slot's processor holds it; released on drop.
 struct SlotShare<'a, P: Platform>(&'a RawPushLock<P>);
 
@@ -95,7 +108,7 @@ pub fn slots<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
         text!("try-S succeeded against a writer")
     })?;
     ctx.check(every_slot_is(&lock, 0, None), || {
-        text!("not free after the writer")
+        text!("not free after the writer: {}", Words(&lock))
     })?;
 
     let token = main.take(false, || lock.lock_shared());
@@ -128,7 +141,7 @@ pub fn slots<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
         text!("a failed try-X kept slots it took before slot {last}")
     })?;
     ctx.check(every_slot_is(&lock, 0, None), || {
-        text!("not free at the end")
+        text!("not free at the end: {}", Words(&lock))
     })
 }
 
@@ -156,7 +169,10 @@ pub fn writer_sweep<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
         text!("the writer got in past a reader")
     })?;
     ctx.check(every_slot_is(&lock, 0x1, Some(last)), || {
-        text!("the writer does not hold the slots before the last")
+        text!(
+            "the writer does not hold the slots before the last: {}",
+            Words(&lock)
+        )
     })?;
     let share = lock.try_lock_shared();
     if let Some(token) = share {
@@ -186,7 +202,7 @@ pub fn writer_sweep<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
         text!("the reader got in before the waiting writer")
     })?;
     ctx.check(every_slot_is(&lock, 0, None), || {
-        text!("not free at the end")
+        text!("not free at the end: {}", Words(&lock))
     })
 }
 
@@ -264,6 +280,6 @@ pub fn mixed_record<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
         text!("{writes} writes recorded, expected {expected}")
     })?;
     ctx.check(every_slot_is(&lock, 0, None), || {
-        text!("not free at the end")
+        text!("not free at the end: {}", Words(&lock))
     })
 }
