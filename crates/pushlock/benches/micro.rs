@@ -11,7 +11,8 @@
 //!
 //! `pushlock-counted` is the same lock keeping its contention statistics (`CountedRwLock`);
 //! `pushlock-cache-aware` is the cache-aware lock (`CacheAwareRwLock`, a push lock per
-//! processor), next to its nearest peer, crossbeam's `ShardedLock` (`crossbeam-sharded`).
+//! processor), next to its nearest peer, crossbeam's `ShardedLock` (`crossbeam-sharded`), and
+//! `pushlock-cache-aware-counted` the same with counted slots (`CountedCacheAwarePushLock`).
 //!
 //! The verifier's cost: `--features verify` runs the same benchmarks with the verifier on, and
 //! with `PUSHLOCK_VERIFY=off` in the environment, compiled in but switched off
@@ -109,6 +110,54 @@ impl Lock for CacheAware {
     }
 }
 
+/// The cache-aware lock with counted slots (the driver's policy lock), through its raw API.
+struct CountedCacheAware(pushlock::CountedCacheAwarePushLock<pushlock::StdPlatform>);
+
+impl Default for CountedCacheAware {
+    fn default() -> Self {
+        Self(pushlock::CountedCacheAwarePushLock::new().expect("memory for the slots"))
+    }
+}
+
+impl Lock for CountedCacheAware {
+    fn exclusive(&self) {
+        self.0.lock_exclusive();
+        // SAFETY: taken just above.
+        unsafe { self.0.unlock_exclusive() };
+    }
+
+    fn shared(&self) {
+        let token = self.0.lock_shared();
+        // SAFETY: the share taken just above.
+        unsafe { self.0.unlock_shared(token) };
+    }
+
+    fn try_exclusive(&self) -> bool {
+        let taken = self.0.try_lock_exclusive();
+        if taken {
+            // SAFETY: taken just above.
+            unsafe { self.0.unlock_exclusive() };
+        }
+        taken
+    }
+
+    fn try_shared(&self) -> bool {
+        self.0.try_lock_shared().is_some_and(|token| {
+            // SAFETY: the share taken just above.
+            unsafe { self.0.unlock_shared(token) };
+            true
+        })
+    }
+
+    fn held<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.0.lock_exclusive();
+        let result = f();
+        // SAFETY: taken just above.
+        unsafe { self.0.unlock_exclusive() };
+        result
+    }
+}
+
 /// The least any lock can do: one atomic RMW to acquire, one to release; a try is a CAS.
 impl Lock for AtomicUsize {
     fn exclusive(&self) {
@@ -148,6 +197,7 @@ macro_rules! each_peer {
         $bench::<pushlock::RwLock<()>>($group, "pushlock" $(, $arg)*);
         $bench::<pushlock::CountedRwLock<()>>($group, "pushlock-counted" $(, $arg)*);
         $bench::<CacheAware>($group, "pushlock-cache-aware" $(, $arg)*);
+        $bench::<CountedCacheAware>($group, "pushlock-cache-aware-counted" $(, $arg)*);
         $bench::<parking_lot::RwLock<()>>($group, "parking_lot" $(, $arg)*);
         $bench::<std::sync::RwLock<()>>($group, "std" $(, $arg)*);
         $bench::<spin::RwLock<()>>($group, "spin" $(, $arg)*);
