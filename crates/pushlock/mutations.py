@@ -86,8 +86,8 @@ MUTATIONS = [
     Mutation(
         "verifier-lets-a-thread-wait-on-its-own-lock",
         "issue 14: the verifier does not look for the lock among the waiting thread's own",
-        [(HOOKS, "    let Some((_, _, held)) = thread.tables.threads.find_held(thread.id, lock) else {",
-          "    let Some((_, _, held)) = None::<((), (), crate::verify::Held)> else {")],
+        [(HOOKS, "    let Some(held) = mine else {",
+          "    let Some(held) = None::<Held>.or(mine.filter(|_| false)) else {")],
         verified("pushlock", "verify", "exclusive_after_exclusive_is_reported_before_it_waits"),
     ),
     Mutation(

@@ -128,13 +128,13 @@ impl<P: Platform> CountedPushLock<P> {
     /// Acquires exclusively, counting.
     #[cfg_attr(feature = "verify", track_caller)]
     pub fn lock_exclusive(&self) {
-        let _taken = self.lock_exclusive_as(How::here());
+        let _sleeps = self.lock_exclusive_as(How::here());
     }
 
     /// Acquires shared, counting.
     #[cfg_attr(feature = "verify", track_caller)]
     pub fn lock_shared(&self) {
-        let _taken = self.lock_shared_as(How::here());
+        let _sleeps = self.lock_shared_as(How::here());
     }
 
     /// Tries to acquire exclusively, counting a success.
@@ -171,46 +171,47 @@ impl<P: Platform> CountedPushLock<P> {
         unsafe { self.unlock_shared_as(How::here()) };
     }
 
-    /// [`lock_exclusive`](Self::lock_exclusive), called as `how` says; false only if the
-    /// verifier, in report-only mode, stopped the call.
-    pub(crate) fn lock_exclusive_as(&self, how: How) -> bool {
+    /// [`lock_exclusive`](Self::lock_exclusive), called as `how` says: as
+    /// [`RawPushLock`]'s, how many times the thread slept, or `None` if the verifier, in
+    /// report-only mode, stopped the call.
+    pub(crate) fn lock_exclusive_as(&self, how: How) -> Option<u32> {
         if self.lock.try_lock_exclusive_as(how) {
             self.took_exclusive();
-            return true;
+            return Some(0);
         }
         let started = P::now_ns();
-        let Some(sleeps) = self.lock.lock_exclusive_as(how) else {
-            return false;
-        };
+        let sleeps = self.lock.lock_exclusive_as(how)?;
         self.waited(started, sleeps);
         self.took_exclusive();
-        true
+        Some(sleeps)
     }
 
-    /// [`lock_shared`](Self::lock_shared), called as `how` says; false only if the verifier,
-    /// in report-only mode, stopped the call.
-    pub(crate) fn lock_shared_as(&self, how: How) -> bool {
+    /// [`lock_shared`](Self::lock_shared), called as `how` says (returns as
+    /// [`lock_exclusive_as`](Self::lock_exclusive_as)).
+    pub(crate) fn lock_shared_as(&self, how: How) -> Option<u32> {
         self.lock_shared_via(how, RawPushLock::try_lock_shared_as)
     }
 
     /// [`lock_shared_as`](Self::lock_shared_as) for a lock its caller expects to find free (a
     /// cache-aware lock's slot; see [`RawPushLock::lock_shared_alone_as`]).
-    pub(crate) fn lock_shared_alone_as(&self, how: How) -> bool {
+    pub(crate) fn lock_shared_alone_as(&self, how: How) -> Option<u32> {
         self.lock_shared_via(how, RawPushLock::try_lock_shared_alone_as)
     }
 
-    fn lock_shared_via(&self, how: How, first_try: fn(&RawPushLock<P>, How) -> bool) -> bool {
+    fn lock_shared_via(
+        &self,
+        how: How,
+        first_try: fn(&RawPushLock<P>, How) -> bool,
+    ) -> Option<u32> {
         if first_try(&self.lock, how) {
             self.shared.fetch_add(1, Relaxed);
-            return true;
+            return Some(0);
         }
         let started = P::now_ns();
-        let Some(sleeps) = self.lock.lock_shared_as(how) else {
-            return false;
-        };
+        let sleeps = self.lock.lock_shared_as(how)?;
         self.waited(started, sleeps);
         self.shared.fetch_add(1, Relaxed);
-        true
+        Some(sleeps)
     }
 
     /// [`try_lock_exclusive`](Self::try_lock_exclusive), called as `how` says.

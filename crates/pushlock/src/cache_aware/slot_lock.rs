@@ -50,92 +50,59 @@ pub(super) mod sealed {
     }
 }
 
-impl<P: Platform> sealed::Slot<P> for RawPushLock<P> {
-    fn free() -> Self {
-        Self::new()
-    }
+/// `sealed::Slot` for a lock type with the crate's `*_as` operations, whose push lock `raw`
+/// gives.
+macro_rules! slot {
+    ($(#[$only:meta])* $lock:ident, raw: |$this:ident| $raw:expr) => {
+        $(#[$only])*
+        impl<P: Platform> sealed::Slot<P> for $lock<P> {
+            fn free() -> Self {
+                Self::new()
+            }
 
-    #[inline]
-    fn raw(&self) -> &Self {
-        self
-    }
+            #[inline]
+            fn raw(&self) -> &RawPushLock<P> {
+                let $this = self;
+                $raw
+            }
 
-    #[inline]
-    fn lock_shared_alone_as(&self, how: How) -> bool {
-        Self::lock_shared_alone_as(self, how).is_some()
-    }
+            #[inline]
+            fn lock_shared_alone_as(&self, how: How) -> bool {
+                Self::lock_shared_alone_as(self, how).is_some()
+            }
 
-    #[inline]
-    fn try_lock_shared_as(&self, how: How) -> bool {
-        Self::try_lock_shared_as(self, how)
-    }
+            #[inline]
+            fn try_lock_shared_as(&self, how: How) -> bool {
+                Self::try_lock_shared_as(self, how)
+            }
 
-    #[inline]
-    unsafe fn unlock_shared_alone_as(&self, how: How) {
-        // SAFETY: forwarded from the caller.
-        unsafe { Self::unlock_shared_alone_as(self, how) };
-    }
+            #[inline]
+            unsafe fn unlock_shared_alone_as(&self, how: How) {
+                // SAFETY: forwarded from the caller.
+                unsafe { Self::unlock_shared_alone_as(self, how) };
+            }
 
-    #[inline]
-    fn lock_exclusive_as(&self, how: How) -> bool {
-        Self::lock_exclusive_as(self, how).is_some()
-    }
+            #[inline]
+            fn lock_exclusive_as(&self, how: How) -> bool {
+                Self::lock_exclusive_as(self, how).is_some()
+            }
 
-    #[inline]
-    fn try_lock_exclusive_as(&self, how: How) -> bool {
-        Self::try_lock_exclusive_as(self, how)
-    }
+            #[inline]
+            fn try_lock_exclusive_as(&self, how: How) -> bool {
+                Self::try_lock_exclusive_as(self, how)
+            }
 
-    #[inline]
-    unsafe fn unlock_exclusive_as(&self, how: How) {
-        // SAFETY: forwarded from the caller.
-        unsafe { Self::unlock_exclusive_as(self, how) };
-    }
+            #[inline]
+            unsafe fn unlock_exclusive_as(&self, how: How) {
+                // SAFETY: forwarded from the caller.
+                unsafe { Self::unlock_exclusive_as(self, how) };
+            }
+        }
+    };
 }
 
-#[cfg(not(loom))]
-impl<P: Platform> sealed::Slot<P> for CountedPushLock<P> {
-    fn free() -> Self {
-        Self::new()
-    }
-
-    #[inline]
-    fn raw(&self) -> &RawPushLock<P> {
-        Self::raw(self)
-    }
-
-    #[inline]
-    fn lock_shared_alone_as(&self, how: How) -> bool {
-        Self::lock_shared_alone_as(self, how)
-    }
-
-    #[inline]
-    fn try_lock_shared_as(&self, how: How) -> bool {
-        Self::try_lock_shared_as(self, how)
-    }
-
-    #[inline]
-    unsafe fn unlock_shared_alone_as(&self, how: How) {
-        // SAFETY: forwarded from the caller.
-        unsafe { Self::unlock_shared_alone_as(self, how) };
-    }
-
-    #[inline]
-    fn lock_exclusive_as(&self, how: How) -> bool {
-        Self::lock_exclusive_as(self, how)
-    }
-
-    #[inline]
-    fn try_lock_exclusive_as(&self, how: How) -> bool {
-        Self::try_lock_exclusive_as(self, how)
-    }
-
-    #[inline]
-    unsafe fn unlock_exclusive_as(&self, how: How) {
-        // SAFETY: forwarded from the caller.
-        unsafe { Self::unlock_exclusive_as(self, how) };
-    }
-}
+slot!(RawPushLock, raw: |lock| lock);
+slot!(#[cfg(not(loom))] CountedPushLock, raw: |lock| lock.raw());
 
 /// The statistics of counted slots, as one lock's (see `CountedCacheAwarePushLock::statistics`).
 #[cfg(not(loom))]

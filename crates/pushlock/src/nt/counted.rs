@@ -114,7 +114,7 @@ mod calls {
         how: How,
     ) {
         // SAFETY: forwarded from the caller.
-        let _taken = unsafe { counted(lock) }.lock_exclusive_as(how);
+        let _sleeps = unsafe { counted(lock) }.lock_exclusive_as(how);
     }
 
     /// # Safety
@@ -124,7 +124,7 @@ mod calls {
         how: How,
     ) {
         // SAFETY: forwarded from the caller.
-        let _taken = unsafe { counted(lock) }.lock_shared_as(how);
+        let _sleeps = unsafe { counted(lock) }.lock_shared_as(how);
     }
 
     /// # Safety

@@ -7,15 +7,11 @@
 //! reader running there takes.
 
 use alloc::vec::Vec;
-use core::sync::atomic::{
-    AtomicU64,
-    Ordering::{Relaxed, SeqCst},
-};
 
 use pushlock::{CacheAwarePushLock, LockClass, Platform, RawPushLock};
 use pushlock_protocol::{Phase, Role};
 
-use super::conformance::{SETTLE_NS, scaled};
+use super::conformance::{Record, SETTLE_NS};
 use crate::engine::{Ctx, Failure, Gate};
 use crate::fallible::{Shared, try_push};
 use crate::host::Host;
@@ -207,18 +203,11 @@ pub fn writer_sweep<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
 /// 2048 times over a three-field record: never torn, exact counts, every slot free after.
 /// Readers release by their token, wherever they run by then.
 pub fn mixed_record<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
-    const ITERATIONS: u64 = scaled(2048);
-    const MIX: u64 = 0x0DDB_A11C_AC4E_A3A5;
     let lock = cache_aware_lock::<H>()?;
-    let record = Shared::try_new([AtomicU64::new(0), AtomicU64::new(!0), AtomicU64::new(MIX)])?;
+    let record = Record::new()?;
     let start = Gate::new()?;
     let mut actors = Vec::new();
-    for (index, name) in [
-        "writer-0", "writer-1", "reader-2", "reader-3", "reader-4", "reader-5",
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (index, name) in Record::ACTORS.into_iter().enumerate() {
         let (lock, record, start) = (lock.clone(), record.clone(), start.clone());
         let writer = index < 2;
         let role = if writer { Role::Writer } else { Role::Reader };
@@ -226,7 +215,7 @@ pub fn mixed_record<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
             if !env.wait_until(|| start.is_open()) {
                 return;
             }
-            for i in 0..ITERATIONS {
+            for i in 0..Record::ITERATIONS {
                 if env.stopped() {
                     return;
                 }
@@ -240,21 +229,12 @@ pub fn mixed_record<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
                 } else {
                     Some(me.take(false, || lock.lock_shared()))
                 };
-                let [value, complement, mixed] = &*record;
-                let seen = value.load(Relaxed);
-                env.host.yield_now();
-                if complement.load(Relaxed) != !seen || mixed.load(Relaxed) != seen ^ MIX {
-                    env.fail(text!("{} saw a torn record at {seen}", me.name));
-                }
+                let seen = record.read(env, me);
                 if let Some(token) = token {
                     // SAFETY: the share this thread took above.
                     unsafe { lock.unlock_shared(token) };
                 } else {
-                    let next = seen.wrapping_add(1);
-                    value.store(next, Relaxed);
-                    env.host.yield_now();
-                    complement.store(!next, Relaxed);
-                    mixed.store(next ^ MIX, Relaxed);
+                    record.write_next(env, seen);
                     // SAFETY: held exclusively by this thread.
                     unsafe { lock.unlock_exclusive() };
                 }
@@ -264,18 +244,7 @@ pub fn mixed_record<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
         try_push(&mut actors, actor)?;
     }
     start.open();
-    for actor in &actors {
-        ctx.wait_phase(actor, Phase::Finished)?;
-        ctx.check(actor.acquisitions() == ITERATIONS, || {
-            text!("{} miscounted", actor.name)
-        })?;
-    }
-    let [value, _, _] = &*record;
-    let writes = value.load(SeqCst);
-    let expected = ITERATIONS.saturating_mul(2);
-    ctx.check(writes == expected, || {
-        text!("{writes} writes recorded, expected {expected}")
-    })?;
+    record.check_counts(ctx, &actors)?;
     ctx.check(every_slot_is(&lock, 0, None), || {
         text!("not free at the end: {}", Words(&lock))
     })

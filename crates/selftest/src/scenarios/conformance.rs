@@ -15,7 +15,7 @@ use core::sync::atomic::{
 use pushlock::nt;
 use pushlock_protocol::{Phase, Role};
 
-use crate::engine::{Ctx, Failure, Gate, Hold};
+use crate::engine::{Actor, Ctx, Env, Failure, Gate, Hold};
 use crate::fallible::{Shared, try_push};
 use crate::host::Host;
 use crate::text::text;
@@ -292,22 +292,77 @@ pub fn waiter_arrives_during_release<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
     Ok(())
 }
 
-/// 6 threads (2 writers) x 2048 iterations from one start gate, alternating release kinds;
-/// writers update a three-field record, readers validate it; exact counts; word 0 at the end.
-/// The record's atomics are `Relaxed`: only the lock under test orders one critical section
-/// before the next, so a lock that does not shows as a torn record.
-pub fn mixed_record<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
-    const ITERATIONS: u64 = scaled(2048);
+/// The record the mixed scenarios guard: a value, its complement and the value mixed with a
+/// constant, in `Relaxed` atomics with a yield between the fields, so that only the lock under
+/// test orders one critical section before the next: a lock that does not shows as a torn
+/// record.
+pub(super) struct Record([AtomicU64; 3]);
+
+impl Record {
     const MIX: u64 = 0xA5A5_5A5A_0FF1_CE00;
-    let record = Shared::try_new([AtomicU64::new(0), AtomicU64::new(!0), AtomicU64::new(MIX)])?;
+    /// Acquisitions per actor.
+    pub(super) const ITERATIONS: u64 = scaled(2048);
+    /// The actors: two writers, four readers.
+    pub(super) const ACTORS: [&'static str; 6] = [
+        "writer-0", "writer-1", "reader-2", "reader-3", "reader-4", "reader-5",
+    ];
+
+    pub(super) fn new() -> Result<Shared<Self>, Failure> {
+        let fields = [
+            AtomicU64::new(0),
+            AtomicU64::new(!0),
+            AtomicU64::new(Self::MIX),
+        ];
+        Ok(Shared::try_new(Self(fields))?)
+    }
+
+    /// Reads the record inside the lock (any mode), reporting a torn one as `me`'s failure;
+    /// returns the value.
+    pub(super) fn read<H: Host>(&self, env: &Env<H>, me: &Actor) -> u64 {
+        let [value, complement, mixed] = &self.0;
+        let seen = value.load(Relaxed);
+        env.host.yield_now();
+        if complement.load(Relaxed) != !seen || mixed.load(Relaxed) != seen ^ Self::MIX {
+            env.fail(text!("{} saw a torn record at {seen}", me.name));
+        }
+        seen
+    }
+
+    /// Writes the value after `seen` (inside the lock, exclusively).
+    pub(super) fn write_next<H: Host>(&self, env: &Env<H>, seen: u64) {
+        let [value, complement, mixed] = &self.0;
+        let next = seen.wrapping_add(1);
+        value.store(next, Relaxed);
+        env.host.yield_now();
+        complement.store(!next, Relaxed);
+        mixed.store(next ^ Self::MIX, Relaxed);
+    }
+
+    /// Once the actors are started: each finishes with its count, and the record counts every
+    /// write.
+    pub(super) fn check_counts<H: Host>(&self, ctx: &Ctx<H>, actors: &[Shared<Actor>]) -> Outcome {
+        for actor in actors {
+            ctx.wait_phase(actor, Phase::Finished)?;
+            ctx.check(actor.acquisitions() == Self::ITERATIONS, || {
+                text!("{} miscounted", actor.name)
+            })?;
+        }
+        let writes = self.0[0].load(SeqCst);
+        let expected = Self::ITERATIONS.saturating_mul(2);
+        ctx.check(writes == expected, || {
+            text!("{writes} writes recorded, expected {expected}")
+        })
+    }
+}
+
+/// 6 threads (2 writers) x 2048 iterations from one start gate, alternating release kinds;
+/// writers update a three-field [`Record`], readers validate it; exact counts; word 0 at the
+/// end.
+pub fn mixed_record<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
+    let record = Record::new()?;
     let start = Gate::new()?;
     let mut actors = Vec::new();
-    for (index, name) in [
-        "writer-0", "writer-1", "reader-2", "reader-3", "reader-4", "reader-5",
-    ]
-    .into_iter()
-    .enumerate()
-    {
+    for (index, name) in Record::ACTORS.into_iter().enumerate() {
         let (record, start) = (record.clone(), start.clone());
         let writer = index < 2;
         let role = if writer { Role::Writer } else { Role::Reader };
@@ -315,7 +370,7 @@ pub fn mixed_record<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
             if !env.wait_until(|| start.is_open()) {
                 return;
             }
-            for i in 0..ITERATIONS {
+            for i in 0..Record::ITERATIONS {
                 if env.stopped() {
                     return;
                 }
@@ -325,18 +380,9 @@ pub fn mixed_record<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
                 } else {
                     me.lock_shared(lock);
                 }
-                let [value, complement, mixed] = &*record;
-                let seen = value.load(Relaxed);
-                env.host.yield_now();
-                if complement.load(Relaxed) != !seen || mixed.load(Relaxed) != seen ^ MIX {
-                    env.fail(text!("{} saw a torn record at {seen}", me.name));
-                }
+                let seen = record.read(env, me);
                 if writer {
-                    let next = seen.wrapping_add(1);
-                    value.store(next, Relaxed);
-                    env.host.yield_now();
-                    complement.store(!next, Relaxed);
-                    mixed.store(next ^ MIX, Relaxed);
+                    record.write_next(env, seen);
                     // SAFETY: held exclusively by this thread.
                     unsafe { me.release_exclusive(lock, mode_agnostic) };
                 } else {
@@ -348,18 +394,7 @@ pub fn mixed_record<H: Host>(ctx: &mut Ctx<H>) -> Outcome {
         try_push(&mut actors, actor)?;
     }
     start.open();
-    for actor in &actors {
-        ctx.wait_phase(actor, Phase::Finished)?;
-        ctx.check(actor.acquisitions() == ITERATIONS, || {
-            text!("{} miscounted", actor.name)
-        })?;
-    }
-    let [value, _, _] = &*record;
-    let writes = value.load(SeqCst);
-    let expected = ITERATIONS.saturating_mul(2);
-    ctx.check(writes == expected, || {
-        text!("{writes} writes recorded, expected {expected}")
-    })
+    record.check_counts(ctx, &actors)
 }
 
 /// The `Flt*` functions hold a critical region (APCs disabled) while the lock is held, and
