@@ -48,19 +48,25 @@ pub struct InFlight(());
 static POLICY_LOCK: LockClass = LockClass::new("filter policy");
 
 impl Driver {
-    /// Makes the policy set's lock (`DriverEntry`, before any callback can run).
+    /// Makes the policy set's lock.
     ///
     /// # Errors
     /// `STATUS_INSUFFICIENT_RESOURCES` if there is no pool for it.
-    pub fn start_policy(&self) -> Result<(), i32> {
-        // SAFETY: `DriverEntry`, before registration: no callback or message runs.
+    ///
+    /// # Safety
+    /// `DriverEntry`, before registration: no callback or message can run yet.
+    pub unsafe fn start_policy(&self) -> Result<(), i32> {
+        // SAFETY: nothing else uses the policy (caller).
         unsafe { self.policy.start(&POLICY_LOCK) }
     }
 
-    /// Frees the policy set's lock (unload, after every callback and message has left; or a
-    /// load that failed after `start_policy`).
-    pub fn stop_policy(&self) {
-        // SAFETY: called only where nothing else runs on the policy (see above).
+    /// Frees the policy set's lock.
+    ///
+    /// # Safety
+    /// Nothing uses the policy any more: unload, after every callback, message and scenario
+    /// thread has left; or a load that failed after `start_policy` and registered nothing.
+    pub unsafe fn stop_policy(&self) {
+        // SAFETY: nothing else uses the policy (caller).
         unsafe { self.policy.stop() };
     }
 

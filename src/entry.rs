@@ -1,8 +1,9 @@
 //! Loading and unloading: make the policy set's lock, register with Filter Manager, open the
-//! port, start filtering, and undo exactly what was done if a step fails. Unload closes the server port first (no new
-//! connections), unregisters (which closes the client port and stops callbacks), then waits
-//! for messages in flight and for scenario threads that are still running this image's code —
-//! unless the unload is not mandatory and some of those threads are stuck: then it refuses.
+//! port, start filtering, and undo exactly what was done if a step fails. Unload closes the
+//! server port first (no new connections), unregisters (which closes the client port and stops
+//! callbacks), then waits for messages in flight and for scenario threads that are still running
+//! this image's code — unless the unload is not mandatory and some of those threads are stuck:
+//! then it refuses — and frees the policy set's lock last.
 
 use core::ptr;
 use core::sync::atomic::Ordering::SeqCst;
@@ -29,7 +30,8 @@ pub unsafe extern "system" fn driver_entry(
         log::error(c"the lock verifier found no memory for its tables", status);
         return status;
     }
-    if let Err(status) = DRIVER.start_policy() {
+    // SAFETY: `DriverEntry`, before registration.
+    if let Err(status) = unsafe { DRIVER.start_policy() } {
         log::error(c"no pool for the policy set's lock", status);
         verifier::stop();
         return status;
@@ -37,7 +39,8 @@ pub unsafe extern "system" fn driver_entry(
     // SAFETY: forwarded from the I/O manager.
     let status = unsafe { load(driver) };
     if status < 0 {
-        DRIVER.stop_policy();
+        // SAFETY: the load failed and undid its registration: nothing can use the policy.
+        unsafe { DRIVER.stop_policy() };
         verifier::stop();
     }
     status
@@ -109,7 +112,8 @@ pub unsafe extern "system" fn unload(flags: u32) -> NTSTATUS {
     DRIVER.wait_for_callbacks();
     host::wait_for_abandoned_threads();
     verifier::check_unload();
-    DRIVER.stop_policy();
+    // SAFETY: unregistered, and every message and scenario thread has left.
+    unsafe { DRIVER.stop_policy() };
     verifier::stop();
     log::info(c"unloaded");
     STATUS_SUCCESS

@@ -3,9 +3,8 @@
 //! filter path. Platform-generic, so its logic is tested on std as well.
 
 use core::cell::UnsafeCell;
-use core::sync::atomic::AtomicBool;
-use core::sync::atomic::AtomicU64;
 use core::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use core::sync::atomic::{AtomicBool, AtomicU64};
 
 use pushlock::{CountedCacheAwarePushLock, LockClass, Platform};
 use pushlock_protocol::{limits, status};
