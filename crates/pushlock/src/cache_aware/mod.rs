@@ -211,6 +211,7 @@ impl<P: Platform, L: SlotLock<P>> CacheAwarePushLock<P, L> {
     }
 
     /// Slot `index` (`None` past the last).
+    #[inline]
     fn slot_lock(&self, index: u32) -> Option<&L> {
         (index < self.count).then(|| {
             // SAFETY: `index` is below the count of slots in the block.
@@ -221,6 +222,7 @@ impl<P: Platform, L: SlotLock<P>> CacheAwarePushLock<P, L> {
     }
 
     /// The slot of a token this lock gave out, or a caller-bug report for any other.
+    #[inline]
     fn slot_of(&self, token: SlotToken) -> &L {
         let forged = || {
             let lock = self.slots.as_ptr().cast_const().cast();
@@ -235,11 +237,13 @@ impl<P: Platform, L: SlotLock<P>> CacheAwarePushLock<P, L> {
     }
 
     /// The address the verifier knows the whole lock by: its first slot's.
+    #[inline]
     fn whole(&self) -> usize {
         self.slots.as_ptr().expose_provenance()
     }
 
     /// The slot readers on this processor take.
+    #[inline]
     fn reader_slot(&self) -> (SlotToken, &L) {
         let processor = P::current_processor();
         // A division costs several nanoseconds, as much as the rest of a read: only processors
@@ -255,6 +259,7 @@ impl<P: Platform, L: SlotLock<P>> CacheAwarePushLock<P, L> {
 
     /// Acquires shared: the slot of the processor the caller runs on. Release with
     /// [`unlock_shared`](Self::unlock_shared) and the token.
+    #[inline]
     #[cfg_attr(feature = "verify", track_caller)]
     pub fn lock_shared(&self) -> SlotToken {
         self.lock_shared_as(How::here())
@@ -274,6 +279,7 @@ impl<P: Platform, L: SlotLock<P>> CacheAwarePushLock<P, L> {
     ///
     /// # Safety
     /// The caller holds that share, from this lock's `lock_shared` or `try_lock_shared`.
+    #[inline]
     #[cfg_attr(feature = "verify", track_caller)]
     pub unsafe fn unlock_shared(&self, token: SlotToken) {
         let how = How::here().on_slot_of(self.whole());
@@ -319,6 +325,7 @@ impl<P: Platform, L: SlotLock<P>> CacheAwarePushLock<P, L> {
     }
 
     /// [`lock_shared`](Self::lock_shared), called as `how` says.
+    #[inline]
     pub(crate) fn lock_shared_as(&self, how: How) -> SlotToken {
         let (token, slot) = self.reader_slot();
         // Stopped only by the verifier in report-only mode; the release is then reported too.
