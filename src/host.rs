@@ -8,8 +8,7 @@ use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicPtr, Ordering::SeqCst};
 
 use pushlock::{
-    CacheAwarePushLock, CountedCacheAwarePushLock, CountedPushLock, KernelPlatform, NoMemory,
-    RawPushLock,
+    CacheAwarePushLock, CountedCacheAwarePushLock, CountedPushLock, KernelPlatform, RawPushLock,
 };
 use pushlock_protocol::{LockKind, PlatformKind};
 use pushlock_selftest::{
@@ -257,16 +256,12 @@ impl Host for KernelHost {
             LockKind::CountedPushLock => {
                 visitor.visit(Shared::try_new(CountedPushLock::<KernelPlatform>::new())?)
             }
-            LockKind::CacheAwarePushLock => {
-                let lock = CacheAwarePushLock::<KernelPlatform>::new()
-                    .map_err(|NoMemory| LockUnavailable::OutOfMemory)?;
-                visitor.visit(Shared::try_new(lock)?)
-            }
-            LockKind::CountedCacheAwarePushLock => {
-                let lock = CountedCacheAwarePushLock::<KernelPlatform>::new()
-                    .map_err(|NoMemory| LockUnavailable::OutOfMemory)?;
-                visitor.visit(Shared::try_new(lock)?)
-            }
+            LockKind::CacheAwarePushLock => visitor.visit(Shared::try_new(CacheAwarePushLock::<
+                KernelPlatform,
+            >::new()?)?),
+            LockKind::CountedCacheAwarePushLock => visitor.visit(Shared::try_new(
+                CountedCacheAwarePushLock::<KernelPlatform>::new()?,
+            )?),
             LockKind::KernelPushLock => visitor.visit(OsPushLock::create()?),
             LockKind::EResource => visitor.visit(Resource::create()?),
             LockKind::ParkingLot

@@ -86,8 +86,8 @@ MUTATIONS = [
     Mutation(
         "verifier-lets-a-thread-wait-on-its-own-lock",
         "issue 14: the verifier does not look for the lock among the waiting thread's own",
-        [(HOOKS, "    let Some(held) = mine else {",
-          "    let Some(held) = None::<Held>.or(mine.filter(|_| false)) else {")],
+        [(HOOKS, "find_held_where(thread.id, |held| held.covers(lock, how.whole))",
+          "find_held_where(thread.id, |_| false)")],
         verified("pushlock", "verify", "exclusive_after_exclusive_is_reported_before_it_waits"),
     ),
     Mutation(

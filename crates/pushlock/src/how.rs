@@ -61,9 +61,7 @@ impl How {
         #[cfg(not(feature = "verify"))]
         self
     }
-}
 
-impl How {
     /// The same call, as a reader's on a slot of the cache-aware lock known as `whole`:
     /// recorded on the slot (its release names only the slot), and checked as the whole lock.
     #[inline]

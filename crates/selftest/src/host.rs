@@ -3,7 +3,7 @@
 use alloc::boxed::Box;
 
 use pushlock::{
-    CacheAwarePushLock, CountedPushLock, LockStatistics, Platform, RawPushLock, SlotLock,
+    CacheAwarePushLock, CountedPushLock, LockStatistics, NoMemory, Platform, RawPushLock, SlotLock,
 };
 use pushlock_protocol::{LockKind, PlatformKind};
 
@@ -116,6 +116,13 @@ pub enum LockUnavailable {
 
 impl From<OutOfMemory> for LockUnavailable {
     fn from(_: OutOfMemory) -> Self {
+        Self::OutOfMemory
+    }
+}
+
+/// A cache-aware lock with no memory for its slots.
+impl From<NoMemory> for LockUnavailable {
+    fn from(_: NoMemory) -> Self {
         Self::OutOfMemory
     }
 }

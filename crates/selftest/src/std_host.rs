@@ -5,9 +5,7 @@ use std::sync::OnceLock;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use pushlock::{
-    CacheAwarePushLock, CountedCacheAwarePushLock, CountedPushLock, NoMemory, StdPlatform,
-};
+use pushlock::{CacheAwarePushLock, CountedCacheAwarePushLock, CountedPushLock, StdPlatform};
 use pushlock_protocol::{LockKind, PlatformKind};
 
 use crate::fallible::Shared;
@@ -103,15 +101,11 @@ impl Host for StdHost {
                 visitor.visit(Shared::try_new(CountedPushLock::<StdPlatform>::new())?)
             }
             LockKind::CacheAwarePushLock => {
-                let lock = CacheAwarePushLock::<StdPlatform>::new()
-                    .map_err(|NoMemory| LockUnavailable::OutOfMemory)?;
-                visitor.visit(Shared::try_new(lock)?)
+                visitor.visit(Shared::try_new(CacheAwarePushLock::<StdPlatform>::new()?)?)
             }
-            LockKind::CountedCacheAwarePushLock => {
-                let lock = CountedCacheAwarePushLock::<StdPlatform>::new()
-                    .map_err(|NoMemory| LockUnavailable::OutOfMemory)?;
-                visitor.visit(Shared::try_new(lock)?)
-            }
+            LockKind::CountedCacheAwarePushLock => visitor.visit(Shared::try_new(
+                CountedCacheAwarePushLock::<StdPlatform>::new()?,
+            )?),
             LockKind::CrossbeamSharded => visitor.visit(Shared::try_new(
                 crossbeam_utils::sync::ShardedLock::new(()),
             )?),

@@ -69,13 +69,9 @@ pub fn before_wait<P: Platform>(lock: usize, exclusive: bool, how: How) -> bool 
     let Some(thread) = Caller::<P>::current() else {
         return true;
     };
-    let mut mine = None;
-    thread.tables.threads.for_each_held(thread.id, |held| {
-        if mine.is_none() && held.covers(lock, how.whole) {
-            mine = Some(*held);
-        }
-    });
-    let Some(held) = mine else {
+    let threads = &thread.tables.threads;
+    let mine = threads.find_held_where(thread.id, |held| held.covers(lock, how.whole));
+    let Some((_, _, held)) = mine else {
         return true;
     };
     let violation = match (exclusive, held.exclusive) {

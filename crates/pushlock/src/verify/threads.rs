@@ -188,6 +188,15 @@ impl Threads {
 
     /// The most recent lock `thread` holds at `lock`, and its position.
     pub fn find_held(&self, thread: usize, lock: usize) -> Option<(SlotIndex, usize, Held)> {
+        self.find_held_where(thread, |held| held.lock == lock)
+    }
+
+    /// The most recent record of `thread` that `matches`, and its position.
+    pub fn find_held_where(
+        &self,
+        thread: usize,
+        matches: impl Fn(&Held) -> bool,
+    ) -> Option<(SlotIndex, usize, Held)> {
         let index = self.find(thread)?;
         let slot = self.slot(index)?;
         let count = slot.count.load(Relaxed);
@@ -197,7 +206,7 @@ impl Threads {
             .enumerate()
             .rev()
             .map(|(position, record)| (position, record.read()))
-            .find(|(_, held)| held.lock == lock)
+            .find(|(_, held)| matches(held))
             .map(|(position, held)| (index, position, held))
     }
 
