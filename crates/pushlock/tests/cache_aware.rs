@@ -211,7 +211,13 @@ mod nt_functions {
         let message = report.downcast_ref::<String>().cloned().unwrap_or_default();
         assert!(message.contains("0x8"), "{message}");
         // SAFETY: as above.
-        assert!(!unsafe { &*lock }.is_locked(), "nothing taken");
+        let whole = unsafe { &*lock };
+        let first = whole.slot(0).map(std::ptr::from_ref);
+        assert!(
+            first.is_some_and(|slot| message.contains(&format!("{slot:p}"))),
+            "the report names the lock by its first slot: {message}"
+        );
+        assert!(!whole.is_locked(), "nothing taken");
         // SAFETY: free, not used again.
         unsafe { ExFreeCacheAwarePushLock::<P>(lock) };
     }

@@ -157,9 +157,11 @@ mod calls {
     ) -> *mut EX_PUSH_LOCK {
         // SAFETY: `lock` is valid (caller).
         let lock = unsafe { cache_aware(lock) };
-        let first = lock
-            .slot(0)
-            .map_or(core::ptr::null_mut(), RawPushLock::as_ex_push_lock);
+        // A report of bad flags names the lock by its first slot.
+        let first = || {
+            lock.slot(0)
+                .map_or(core::ptr::null_mut(), RawPushLock::as_ex_push_lock)
+        };
         if !valid_flags::<P>(first, flags, how) {
             return core::ptr::null_mut();
         }
@@ -243,7 +245,7 @@ pub mod slot {
             flags: u32,
             how: How,
         ) {
-            if !valid_flags::<P>(lock, flags, how) {
+            if !valid_flags::<P>(|| lock, flags, how) {
                 return;
             }
             // SAFETY: a slot of a live lock (caller).

@@ -15,18 +15,22 @@ const unsafe fn raw<'a, P: Platform>(lock: *mut EX_PUSH_LOCK) -> &'a RawPushLock
 }
 
 /// Whether `flags` are valid; invalid ones are reported (in report-only mode the call then
-/// does nothing).
+/// does nothing). `lock` names the lock in the report; it is called only for one.
 #[cfg_attr(not(feature = "verify"), allow(unused_variables))]
-pub(super) fn flags_valid<P: Platform>(lock: *mut EX_PUSH_LOCK, flags: u32, how: How) -> bool {
+pub(super) fn flags_valid<P: Platform>(
+    lock: impl FnOnce() -> *mut EX_PUSH_LOCK,
+    flags: u32,
+    how: How,
+) -> bool {
     if flags & !FLT_PUSH_LOCK_VALID_FLAGS == 0 {
         return true;
     }
     #[cfg(feature = "verify")]
     {
-        crate::verify::rejected::<P>(lock.expose_provenance(), Misuse::InvalidFlags(flags), how)
+        crate::verify::rejected::<P>(lock().expose_provenance(), Misuse::InvalidFlags(flags), how)
     }
     #[cfg(not(feature = "verify"))]
-    crate::platform::misuse::<P>(lock.cast_const().cast(), Misuse::InvalidFlags(flags))
+    crate::platform::misuse::<P>(lock().cast_const().cast(), Misuse::InvalidFlags(flags))
 }
 
 /// # Safety
@@ -168,7 +172,7 @@ pub unsafe fn FltAcquirePushLockExclusiveEx<P: Platform>(
     flags: u32,
     how: How,
 ) {
-    if flags_valid::<P>(lock, flags, how) {
+    if flags_valid::<P>(|| lock, flags, how) {
         // SAFETY: forwarded from the caller.
         unsafe { FltAcquirePushLockExclusive::<P>(lock, how) };
     }
@@ -181,7 +185,7 @@ pub unsafe fn FltAcquirePushLockSharedEx<P: Platform>(
     flags: u32,
     how: How,
 ) {
-    if flags_valid::<P>(lock, flags, how) {
+    if flags_valid::<P>(|| lock, flags, how) {
         // SAFETY: forwarded from the caller.
         unsafe { FltAcquirePushLockShared::<P>(lock, how) };
     }
@@ -190,7 +194,7 @@ pub unsafe fn FltAcquirePushLockSharedEx<P: Platform>(
 /// # Safety
 /// As for `nt::FltReleasePushLockEx`.
 pub unsafe fn FltReleasePushLockEx<P: Platform>(lock: *mut EX_PUSH_LOCK, flags: u32, how: How) {
-    if flags_valid::<P>(lock, flags, how) {
+    if flags_valid::<P>(|| lock, flags, how) {
         // SAFETY: forwarded from the caller.
         unsafe { FltReleasePushLock::<P>(lock, how) };
     }
