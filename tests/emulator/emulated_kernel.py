@@ -18,6 +18,11 @@ What the hooks check (each broken rule is a `Violation`, reported by `EmulatedKe
 | `ProbeForRead` / `ProbeForWrite` | the range is user-mode memory |
 | `KeBugCheckEx` | never: the run stops and the code and parameters are reported |
 
+The IRQL is modelled too: unicorn keeps no CR8 (a write is dropped, a read gives 0), so every
+`mov reg, cr8` in the image's code (how the verify build reads the IRQL: `KeGetCurrentIrql` is
+inline, no export) is hooked and gives `EmulatedKernel.irql`, which a test sets as a caller
+running at that IRQL would have it.
+
 The callbacks are called through `call`, which lays the stack out as the x64 calling convention
 requires (speakeasy's own `call` leaves no home space between the return address and a fifth
 argument). Speakeasy runs one thread: routines that would block (a rundown wait with
@@ -26,6 +31,7 @@ references held, a thread start) are reported instead.
 
 from __future__ import annotations
 
+import re
 import struct
 from dataclasses import dataclass, field
 
@@ -53,6 +59,16 @@ MM_USER_PROBE_ADDRESS = 0x0000_7FFF_FFFF_0000
 
 # `add rsp, 0x20; ret`: Filter Manager's side of a callback it makes from inside a routine.
 _CALLBACK_RETURN_STUB = bytes([0x48, 0x83, 0xC4, 0x20, 0xC3])
+
+PASSIVE_LEVEL = 0
+APC_LEVEL = 1
+DISPATCH_LEVEL = 2
+# `mov r64, cr8`: REX with R set (CR8, not CR0) and maybe B (r8-r15), 0F 20, ModRM 11 000 rrr.
+_MOV_FROM_CR8 = re.compile(rb"[\x44\x45]\x0f\x20[\xc0-\xc7]")
+_REGISTERS = ("rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi") + tuple(
+    f"r{n}" for n in range(8, 16)
+)
+_IMAGE_SCN_MEM_EXECUTE = 0x2000_0000
 
 
 @dataclass
@@ -140,6 +156,8 @@ class EmulatedKernel:
         self.freed: set[int] = set()
         self.rundowns: dict[int, Rundown] = {}
         self.critical_region = 0
+        self.irql = PASSIVE_LEVEL
+        self.irql_reads = 0
         self.events: dict[int, bool] = {}
         self.descriptors: set[int] = set()
         self.filter: Filter | None = None
@@ -153,6 +171,7 @@ class EmulatedKernel:
         self._module = self._se.load_module(image_path)
         self._image = (self._module.get_base(), self._module.get_image_size())
         self._install_hooks()
+        self._model_cr8()
 
     # -- running the driver -------------------------------------------------------------------
 
@@ -296,6 +315,26 @@ class EmulatedKernel:
         }
         for (module, name, argc), handler in hooks.items():
             self._se.add_api_hook(self._adapt(name, handler, argc), module, name, argc=argc)
+
+    def _model_cr8(self) -> None:
+        """Hooks each `mov reg, cr8` in the image's executable sections: the register gets
+        `self.irql` and the instruction is skipped."""
+        base = self._module.get_base()
+        for section in self._module.sections:
+            if not section.Characteristics & _IMAGE_SCN_MEM_EXECUTE:
+                continue
+            start = base + section.VirtualAddress
+            for found in _MOV_FROM_CR8.finditer(section.get_data()):
+                rex, *_, modrm = found.group()
+                register = _REGISTERS[(modrm & 7) + (8 if rex & 1 else 0)]
+                address = start + found.start()
+                self._se.add_code_hook(self._read_cr8, address, address + 1, {"to": register})
+
+    def _read_cr8(self, se, address, size, ctx) -> bool:
+        self.irql_reads += 1
+        se.reg_write(ctx["to"], self.irql)
+        se.set_pc(address + 4)
+        return True
 
     def _adapt(self, name, handler, argc):
         """A hook that reads its own `argc` arguments (speakeasy passes as many as its own

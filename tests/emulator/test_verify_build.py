@@ -2,7 +2,8 @@
 verifier's tables (pool tagged `PlkR`, before the policy lock's slots) and fails the load without them, unload frees them, the
 filter runs verified, and a C driver's recursive acquisition through the exports is reported
 with the caller's return address (the Windows-convention trampolines, run) and bug-checks with
-`PLCK` and the kind, as Verifier sessions on a test VM would see it.
+`PLCK` and the kind, as Verifier sessions on a test VM would see it; so is an acquisition above
+`APC_LEVEL`, read from CR8 as the image reads it (the emulated kernel models the register).
 
 The image: `$PUSHLOCK_VERIFY_SYS`, or what `cargo sys --features verify --target-dir
 target/verify` leaves in `target/verify/`.
@@ -15,7 +16,9 @@ import pytest
 
 import wire
 from emulated_kernel import (
+    APC_LEVEL,
     CURRENT_THREAD,
+    DISPATCH_LEVEL,
     STATUS_INSUFFICIENT_RESOURCES,
     STATUS_SUCCESS,
     BugCheck,
@@ -76,3 +79,25 @@ def test_a_c_caller_s_recursion_bug_checks_with_its_report(verified):
     assert "PUSH LOCK VERIFIER: recursive acquisition: exclusive by a thread that holds" in log
     assert f"this thread holds it: {lock:#x} shared, acquired at code {caller:#x}" in log, log
     assert verified.u64(lock) == 0x11, "the share is still held; the exclusive was not taken"
+
+
+@pytest.mark.parametrize("acquire", ["PlExAcquirePushLockShared", "PlExAcquirePushLockExclusive"])
+def test_an_acquisition_above_apc_level_bug_checks_with_the_irql_and_takes_nothing(
+    verified, acquire
+):
+    exports = verified.exports()
+    lock = verified.kernel_buffer(8)
+    verified.irql = APC_LEVEL
+    verified.call(exports[acquire], lock)
+    assert verified.u64(lock) != 0 and verified.irql_reads > 0, "taken at APC_LEVEL, IRQL read"
+    verified.call(exports["PlExReleasePushLock"], lock)
+    verified.irql = DISPATCH_LEVEL
+    with pytest.raises(BugCheck) as stopped:
+        verified.call(exports[acquire], lock)
+    caller = verified.last_return_address
+    check = stopped.value
+    assert (check.code, check.parameters) == (PLCK, [13, lock, DISPATCH_LEVEL, CURRENT_THREAD])
+    log = "\n".join(verified.debug_log)
+    assert "PUSH LOCK VERIFIER: acquisition at IRQL 2 (push locks: APC_LEVEL or below)" in log
+    assert f"at code {caller:#x}" in log, log
+    assert verified.u64(lock) == 0, "reported before the word changed"
