@@ -482,13 +482,58 @@ mod cache_aware {
         .unwrap();
     }
 
+    /// Pins the calling thread to the last processor it may run on, so that its share of a
+    /// cache-aware lock is on a slot after the first: the case a check that matched the slot
+    /// alone would miss until the writer's sweep reached it. False where it cannot (one
+    /// processor, or not Linux).
+    fn pin_past_the_first_processor() -> bool {
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: all-zero bits are a valid `cpu_set_t`: the empty set.
+            let mut allowed: libc::cpu_set_t = unsafe { core::mem::zeroed() };
+            // SAFETY: 0 is this thread; the set is written, within its size.
+            if unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &raw mut allowed) }
+                != 0
+            {
+                return false;
+            }
+            let setsize = usize::try_from(libc::CPU_SETSIZE).unwrap_or(0);
+            // SAFETY: every index is below the set's size.
+            let Some(last) = (1..setsize)
+                .rev()
+                .find(|&cpu| unsafe { libc::CPU_ISSET(cpu, &allowed) })
+            else {
+                return false;
+            };
+            // SAFETY: as above.
+            let mut only: libc::cpu_set_t = unsafe { core::mem::zeroed() };
+            // SAFETY: `last` is below the set's size.
+            unsafe { libc::CPU_SET(last, &mut only) };
+            // SAFETY: 0 is this thread; the set is read, for its size.
+            let pinned = unsafe {
+                libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &raw const only)
+            };
+            thread::yield_now();
+            pinned == 0
+        }
+        #[cfg(not(target_os = "linux"))]
+        false
+    }
+
     #[test]
     fn a_reader_turning_writer_is_reported_before_it_takes_a_slot() {
         thread::spawn(|| {
             let lock = Lock::with_slots(4).unwrap();
+            let pinned = pin_past_the_first_processor();
             let token = lock.lock_shared();
             let read_at = site_above();
             let before = words(&lock);
+            if pinned {
+                assert_eq!(
+                    before[0], 0,
+                    "the share is past the first slot: {before:x?}"
+                );
+            }
             let report = report_of(|| lock.lock_exclusive());
             assert!(
                 report.contains("exclusive by a thread that holds the lock"),
